@@ -1,0 +1,970 @@
+package authclient
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-querystring/query"
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// Defaults for the knobs the options set.
+const (
+	DefaultMaxRetries     = 2                // retries after the first attempt, idempotent calls only
+	DefaultTimeout        = 30 * time.Second // per attempt, until the response headers arrive
+	DefaultRetryWaitMin   = 200 * time.Millisecond
+	DefaultRetryWaitMax   = 5 * time.Second
+	DefaultRetryAfterCap  = 30 * time.Second // longer Retry-After waits are returned as ErrRateLimited
+	DefaultUserAgent      = "authclient-go/" + Version
+	defaultIdlePerHost    = 32
+	maxRedirects          = 5
+	maxDrain              = 64 << 10
+	maxJSONResponseLength = 32 << 20
+)
+
+// Version is the version of this module, sent in the default User-Agent.
+const Version = "0.1.0"
+
+// Client talks to one server as one identity. Create it with [New] or
+// [NewFromEnv]; the zero value is not usable. A Client is safe for concurrent
+// use by multiple goroutines and should be reused: it keeps a pool of
+// connections and, for password sign-in, one shared session. Use one Client
+// per identity; do not share an authenticated Client between users.
+type Client struct {
+	spec    *serverSpec
+	baseURL string // always ends in "/"
+	base    *url.URL
+
+	hc *http.Client
+	rc *retryablehttp.Client
+
+	auth    atomic.Pointer[authRef]
+	headers http.Header // sent on every request; never mutated after New
+	logger  *slog.Logger
+	now     func() time.Time
+
+	retryAfterCap time.Duration
+	secrets       secretSet
+}
+
+type authRef struct{ a Authenticator }
+
+// Server returns the server the client talks to.
+func (c *Client) Server() Server { return c.spec.server }
+
+// BaseURL returns the base URL every request path is resolved against. It
+// always ends in "/".
+func (c *Client) BaseURL() string { return c.baseURL }
+
+// Format keeps credentials out of fmt output: every verb prints the server
+// and base URL only.
+func (c *Client) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, "authclient.Client(%s %s)", c.spec.server, c.baseURL)
+}
+
+// CloseIdleConnections closes the idle connections of the client's
+// transport. The client never does this by itself, not even after failures.
+func (c *Client) CloseIdleConnections() {
+	if ci, ok := c.hc.Transport.(*transport).base.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
+	}
+}
+
+func (c *Client) authenticator() Authenticator {
+	if r := c.auth.Load(); r != nil {
+		return r.a
+	}
+	return nil
+}
+
+func (c *Client) setAuthenticator(a Authenticator) {
+	c.secrets.add(secretsOf(a)...)
+	c.auth.Store(&authRef{a})
+}
+
+// New returns a client for server at baseURL. The base URL may carry a path
+// prefix ("https://nas.example/komga/") and is used with a trailing slash
+// added. Credentials come from options ([WithAPIKey], [WithLogin],
+// [WithAuthenticator], …); without any the client is unauthenticated.
+//
+// New validates everything up front and returns a [*ConfigError] for a bad
+// URL, a bad option value or a credential containing control characters, so
+// that no request ever fails for a reason known at construction.
+func New(server Server, baseURL string, opts ...Option) (*Client, error) {
+	spec, err := lookupSpec(server)
+	if err != nil {
+		return nil, err
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	base, err := parseBaseURL(baseURL, o.requireTLS)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		spec:          spec,
+		base:          base,
+		baseURL:       base.String(),
+		logger:        o.logger,
+		now:           o.now,
+		retryAfterCap: o.retryAfterCap,
+		headers:       http.Header{},
+	}
+	c.headers.Set("User-Agent", o.userAgent)
+	c.headers.Set("Accept", "application/json")
+	for k, vs := range o.headers {
+		c.headers[k] = vs
+	}
+
+	auth, err := o.resolveAuth(c)
+	if err != nil {
+		return nil, err
+	}
+	if auth != nil {
+		c.setAuthenticator(auth)
+	}
+
+	c.hc = c.newHTTPClient(o)
+	c.rc = &retryablehttp.Client{
+		HTTPClient:   c.hc,
+		RetryWaitMin: o.waitMin,
+		RetryWaitMax: o.waitMax,
+		RetryMax:     o.maxRetries,
+		CheckRetry:   c.checkRetry,
+		Backoff:      c.backoff,
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+		// Logger stays nil: retryablehttp's default logger prints every
+		// request, query string included, to stderr.
+	}
+	if c.logger != nil {
+		c.rc.RequestLogHook = c.logRequest
+		c.rc.ResponseLogHook = c.logResponse
+	}
+	return c, nil
+}
+
+// parseBaseURL validates and normalises a base URL.
+func parseBaseURL(raw string, requireTLS bool) (*url.URL, error) {
+	if raw == "" {
+		return nil, configErr("baseURL", "is empty")
+	}
+	if strings.ContainsAny(raw, "\x00\r\n\t") {
+		return nil, configErr("baseURL", "contains control characters")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, configErr("baseURL", "is not a valid URL")
+	}
+	if u.User != nil {
+		return nil, configErr("baseURL", "must not contain credentials (user:password@); pass them with WithLogin, WithAPIKey or WithAuthenticator")
+	}
+	switch u.Scheme {
+	case "http", "https":
+	case "":
+		return nil, configErr("baseURL", "%s has no scheme: write http:// or https:// in front", redactURL(u))
+	default:
+		return nil, configErr("baseURL", "scheme %q is not supported (want http or https)", cleanText(truncate(u.Scheme, 20)))
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, configErr("baseURL", "%s has no host", redactURL(u))
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
+		return nil, configErr("baseURL", "must not have a query or fragment")
+	}
+	if requireTLS && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return nil, configErr("baseURL", "%s is plain http and WithRequireTLS is set (only loopback may use http)", redactURL(u))
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+		if u.RawPath != "" {
+			u.RawPath += "/"
+		}
+	}
+	u.Host = strings.ToLower(u.Host)
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// newHTTPClient builds the http.Client the retry layer drives: the caller's
+// client copied (never mutated) or a tuned default, with the client's own
+// redirect policy, no cookie jar, and the per-attempt timeout and origin
+// guard in the transport.
+func (c *Client) newHTTPClient(o options) *http.Client {
+	var base http.RoundTripper
+	timeout := o.timeout
+	if o.httpClient != nil {
+		base = o.httpClient.Transport
+		if !o.timeoutSet && o.httpClient.Timeout > 0 {
+			timeout = o.httpClient.Timeout
+		}
+	}
+	if base == nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns = 100
+		t.MaxIdleConnsPerHost = defaultIdlePerHost
+		base = t
+	}
+	return &http.Client{
+		Transport:     &transport{base: base, scheme: c.base.Scheme, host: canonicalHost(c.base), timeout: timeout},
+		CheckRedirect: c.checkRedirect,
+		// No Jar: the client sets the cookies it means to send itself. An
+		// API key must never travel with a session cookie (Komga #2099).
+	}
+}
+
+// canonicalHost returns host:port with the scheme's default port filled in.
+func canonicalHost(u *url.URL) string {
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	return net.JoinHostPort(strings.ToLower(host), port)
+}
+
+// sameOrigin reports whether u has the base URL's scheme, host and port.
+func (c *Client) sameOrigin(u *url.URL) bool {
+	t := c.hc.Transport.(*transport)
+	return u.Scheme == t.scheme && canonicalHost(u) == t.host
+}
+
+// checkRedirect follows only same-origin redirects that do not lead to a
+// sign-in page, at most maxRedirects of them. Anything else stops at the
+// redirect response, which checkResponse turns into an error.
+func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= maxRedirects || noRedirects(req.Context()) || !c.sameOrigin(req.URL) {
+		return http.ErrUseLastResponse
+	}
+	if rel, ok := c.relativePath(req.URL); ok && c.spec.isLoginPath(rel) {
+		return http.ErrUseLastResponse
+	}
+	return nil
+}
+
+// relativePath returns u's path relative to the base URL's path.
+func (c *Client) relativePath(u *url.URL) (string, bool) {
+	return strings.CutPrefix(u.Path, c.base.Path)
+}
+
+// transport is the client's RoundTripper: it refuses any request that is not
+// for the configured origin (defence in depth behind checkRedirect), and
+// bounds each attempt's wait for response headers without cutting off the
+// body. It deliberately has no CloseIdleConnections method, so the retry
+// layer cannot flush the shared connection pool after a failure.
+type transport struct {
+	base    http.RoundTripper
+	scheme  string
+	host    string
+	timeout time.Duration
+}
+
+var errOtherOrigin = errors.New("authclient: refusing to send a request to another origin")
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != t.scheme || canonicalHost(req.URL) != t.host {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, errOtherOrigin
+	}
+	if t.timeout <= 0 {
+		return t.base.RoundTrip(req)
+	}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(t.timeout, func() { cancel(errAttemptTimeout) })
+	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	fired := !timer.Stop()
+	if err != nil {
+		cancel(nil)
+		if fired || errors.Is(context.Cause(ctx), errAttemptTimeout) {
+			return nil, errAttemptTimeout
+		}
+		return nil, err
+	}
+	if fired {
+		resp.Body.Close()
+		cancel(nil)
+		return nil, errAttemptTimeout
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// attemptTimeoutError is the per-attempt timeout. It is a net.Error whose
+// Timeout is true and matches context.DeadlineExceeded.
+type attemptTimeoutError struct{}
+
+var errAttemptTimeout error = attemptTimeoutError{}
+
+func (attemptTimeoutError) Error() string {
+	return "no response headers within the per-attempt timeout"
+}
+func (attemptTimeoutError) Timeout() bool          { return true }
+func (attemptTimeoutError) Temporary() bool        { return true }
+func (attemptTimeoutError) Is(target error) bool   { return target == context.DeadlineExceeded }
+func (attemptTimeoutError) Unwrap() error          { return nil }
+func (attemptTimeoutError) String() string         { return "attempt timeout" }
+func (attemptTimeoutError) GoString() string       { return "authclient.attemptTimeoutError{}" }
+func (e attemptTimeoutError) LogValue() slog.Value { return slog.StringValue(e.Error()) }
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
+}
+
+// Context markers, set only on the calls that need them so ordinary calls
+// allocate nothing for them.
+type ctxKey int
+
+const (
+	keyNoRetry ctxKey = iota
+	keyNoRedirect
+)
+
+func noRetries(ctx context.Context) bool   { return ctx.Value(keyNoRetry) != nil }
+func noRedirects(ctx context.Context) bool { return ctx.Value(keyNoRedirect) != nil }
+
+// checkRetry decides whether an attempt is retried: never once the context
+// is done or for calls that are not safe to repeat; for safe calls on
+// connection errors (but not TLS trust, origin or redirect failures), 429,
+// 502, 503 and 504 — unless the server asks for a longer wait than the cap
+// allows or than the context deadline leaves.
+func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if noRetries(ctx) {
+		return false, nil
+	}
+	if err != nil {
+		return retryableTransportError(err), nil
+	}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		if wait, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+			if wait > c.retryAfterCap {
+				return false, nil
+			}
+			if dl, ok := ctx.Deadline(); ok && c.now().Add(wait).After(dl) {
+				return false, nil
+			}
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+func retryableTransportError(err error) bool {
+	if errors.Is(err, errOtherOrigin) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	var (
+		unknownCA  x509.UnknownAuthorityError
+		hostErr    x509.HostnameError
+		invalidErr x509.CertificateInvalidError
+		verifyErr  *tls.CertificateVerificationError
+		recordErr  tls.RecordHeaderError
+	)
+	if errors.As(err, &unknownCA) || errors.As(err, &hostErr) || errors.As(err, &invalidErr) ||
+		errors.As(err, &verifyErr) || errors.As(err, &recordErr) {
+		return false
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		msg := ue.Err.Error()
+		// net/http's own non-retryable failures have no exported type.
+		if strings.Contains(msg, "unsupported protocol scheme") || strings.Contains(msg, "invalid header") ||
+			strings.Contains(msg, "stopped after") {
+			return false
+		}
+	}
+	return true
+}
+
+// backoff waits as the server asked (Retry-After, already checked against
+// the cap by checkRetry), or exponentially from min to max with equal
+// jitter.
+func (c *Client) backoff(min, max time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil {
+		if wait, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+			return wait
+		}
+	}
+	d := max
+	if attempt < 62 && min > 0 {
+		if m := min << uint(attempt); m > 0 && m < max {
+			d = m
+		}
+	}
+	if d <= 1 {
+		return d
+	}
+	half := d / 2
+	return half + rand.N(d-half)
+}
+
+func (c *Client) logRequest(_ retryablehttp.Logger, req *http.Request, attempt int) {
+	level := slog.LevelDebug
+	if attempt > 0 {
+		level = slog.LevelInfo
+	}
+	c.logger.LogAttrs(req.Context(), level, "authclient request",
+		slog.String("server", string(c.spec.server)),
+		slog.String("method", req.Method),
+		slog.String("url", redactURL(req.URL)),
+		slog.Int("attempt", attempt+1))
+}
+
+func (c *Client) logResponse(_ retryablehttp.Logger, resp *http.Response) {
+	level := slog.LevelDebug
+	if resp.StatusCode >= 400 {
+		level = slog.LevelWarn
+	}
+	var ctx context.Context = context.Background()
+	var method, u string
+	if resp.Request != nil {
+		ctx, method, u = resp.Request.Context(), resp.Request.Method, redactURL(resp.Request.URL)
+	}
+	c.logger.LogAttrs(ctx, level, "authclient response",
+		slog.String("server", string(c.spec.server)),
+		slog.String("method", method),
+		slog.String("url", u),
+		slog.Int("status", resp.StatusCode))
+}
+
+// call describes one API call.
+type call struct {
+	method string
+	path   string // relative to the base URL, escaped, no leading slash
+	query  url.Values
+	body   []byte
+	ctype  string
+	header http.Header // extra headers for this call
+	out    any
+
+	auth       Authenticator // overrides the client's; with noAuth unused
+	noAuth     bool
+	retry      bool // safe to repeat (set from the method, or by the operation)
+	noRedirect bool
+	noReauth   bool
+
+	// onResponse sees a successful answer before its body is decoded.
+	onResponse func(resp *http.Response) error
+	// onError may adjust the error built for a failed answer.
+	onError func(e *Error)
+}
+
+func newCall(method, path string) *call {
+	return &call{method: method, path: path, retry: idempotent(method)}
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// jsonBody sets v, marshalled once, as the call's JSON body; the bytes are
+// replayed as they are on every attempt.
+func (cl *call) jsonBody(v any) error {
+	switch b := v.(type) {
+	case nil:
+		return nil
+	case json.RawMessage:
+		cl.body = b
+	case []byte:
+		cl.body = b
+	default:
+		data, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("authclient: encoding request body: %w", err)
+		}
+		cl.body = data
+	}
+	cl.ctype = "application/json"
+	return nil
+}
+
+func (cl *call) setHeader(name, value string) {
+	if cl.header == nil {
+		cl.header = http.Header{}
+	}
+	cl.header[http.CanonicalHeaderKey(name)] = []string{value}
+}
+
+// send runs a call: builds the request, authenticates it, runs it through
+// the retry layer and turns the answer into a result or an error. After an
+// ErrUnauthorized answer it asks a Reauthenticator to renew the credential
+// and replays the call once.
+func (c *Client) send(ctx context.Context, cl *call) error {
+	if ctx == nil {
+		return errors.New("authclient: nil context")
+	}
+	auth := cl.auth
+	if auth == nil {
+		auth = c.authenticator()
+	}
+	if cl.noAuth {
+		auth = nil
+	}
+	for replayed := false; ; replayed = true {
+		req, err := c.newRequest(ctx, cl)
+		if err != nil {
+			return err
+		}
+		if auth != nil {
+			if err := auth.Authenticate(req.Request); err != nil {
+				return c.authError(err)
+			}
+		}
+		err = c.do(req, cl)
+		if err == nil || replayed || cl.noReauth || !errors.Is(err, ErrUnauthorized) {
+			c.addHint(err, auth)
+			return err
+		}
+		ra, ok := auth.(Reauthenticator)
+		if !ok {
+			c.addHint(err, auth)
+			return err
+		}
+		if rerr := ra.Reauthenticate(ctx, req.Request); rerr != nil {
+			// The renewal's own failure (wrong password, rate limit, no
+			// network) says more than the rejection that triggered it.
+			return c.authError(rerr)
+		}
+	}
+}
+
+// authError makes an authenticator's failure safe to return: errors the
+// client built are returned as they are; anything else is wrapped with the
+// server name and scrubbed of the client's secrets.
+func (c *Client) authError(err error) error {
+	var e *Error
+	var te *TransportError
+	var ce *ConfigError
+	if errors.As(err, &e) || errors.As(err, &te) || errors.As(err, &ce) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return &authFailure{server: c.spec.server, msg: c.secrets.scrub(err.Error()), err: err}
+}
+
+// authFailure wraps an error from a user-supplied Authenticator.
+type authFailure struct {
+	server Server
+	msg    string
+	err    error
+}
+
+func (e *authFailure) Error() string {
+	return "authclient: " + string(e.server) + ": authenticating request: " + e.msg
+}
+func (e *authFailure) Unwrap() error { return e.err }
+
+func (c *Client) addHint(err error, auth Authenticator) {
+	var e *Error
+	if err == nil || !errors.As(err, &e) || e.Hint != "" || !errors.Is(e, ErrUnauthorized) {
+		return
+	}
+	if c.spec.unauthorizedHint != nil {
+		e.Hint = c.spec.unauthorizedHint(c, auth)
+	}
+	if e.Hint == "" {
+		e.Hint = describeCredential(auth)
+	}
+}
+
+// newRequest builds the retryable request for a call.
+func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Request, error) {
+	if !cl.retry {
+		ctx = context.WithValue(ctx, keyNoRetry, true)
+	}
+	if cl.noRedirect {
+		ctx = context.WithValue(ctx, keyNoRedirect, true)
+	}
+	u := c.baseURL + cl.path
+	if len(cl.query) > 0 {
+		u += "?" + cl.query.Encode()
+	}
+	var body any
+	if cl.body != nil {
+		body = cl.body
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, cl.method, u, body)
+	if err != nil {
+		return nil, &ConfigError{Setting: "request", Problem: "cannot build " + cl.method + " " + redactString(u), Err: err}
+	}
+	h := req.Header
+	for k, v := range c.headers {
+		h[k] = v
+	}
+	if cl.ctype != "" {
+		h["Content-Type"] = []string{cl.ctype}
+	}
+	for k, v := range cl.header {
+		h[k] = v
+	}
+	return req, nil
+}
+
+// do runs one request through the retry layer and checks the answer.
+func (c *Client) do(req *retryablehttp.Request, cl *call) error {
+	resp, err := c.rc.Do(req)
+	if err != nil {
+		if resp != nil {
+			drainClose(resp.Body)
+		}
+		if ctxErr := req.Context().Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = ctxErr
+		}
+		return newTransportError(c.spec.server, req.Method, redactURL(req.URL), err)
+	}
+	defer drainClose(resp.Body)
+	if err := c.checkResponse(resp, req.Request); err != nil {
+		var e *Error
+		if cl.onError != nil && errors.As(err, &e) {
+			cl.onError(e)
+		}
+		return err
+	}
+	if cl.onResponse != nil {
+		if err := cl.onResponse(resp); err != nil {
+			return err
+		}
+	}
+	if cl.out == nil {
+		return nil
+	}
+	if err := expectJSON(resp); err != nil {
+		return c.unexpected(resp, req.Request, err.Error(), ErrUnauthorized)
+	}
+	dec := json.NewDecoder(io.LimitReader(resp.Body, maxJSONResponseLength))
+	if err := dec.Decode(cl.out); err != nil {
+		msg := "decoding the JSON answer: " + err.Error()
+		if errors.Is(err, io.EOF) {
+			msg = "the answer has an empty body where JSON was expected"
+		}
+		return c.unexpected(resp, req.Request, msg, ErrUnexpectedServer)
+	}
+	return nil
+}
+
+// expectJSON rejects an HTML page where JSON was expected: on these servers
+// that is a sign-in page served in place of the API.
+func expectJSON(resp *http.Response) error {
+	ct := resp.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return nil
+	}
+	if mt == "text/html" || mt == "application/xhtml+xml" {
+		return errors.New("the server answered with an HTML page where JSON was expected (a sign-in page?)")
+	}
+	return nil
+}
+
+func (c *Client) unexpected(resp *http.Response, req *http.Request, msg string, kind error) *Error {
+	return &Error{
+		Server:     c.spec.server,
+		Method:     req.Method,
+		URL:        redactURL(req.URL),
+		StatusCode: resp.StatusCode,
+		Message:    c.secrets.scrub(msg),
+		kind:       kind,
+	}
+}
+
+// checkResponse turns an answer that is not a success into an *Error: any
+// non-2xx status, and any redirect the client did not follow. It reads at
+// most 64 KiB of the body. The category comes from the server's status table;
+// a redirect to the server's sign-in page is ErrUnauthorized, any other
+// unfollowed redirect ErrRedirect.
+func (c *Client) checkResponse(resp *http.Response, req *http.Request) error {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	e := &Error{
+		Server:     c.spec.server,
+		Method:     req.Method,
+		URL:        redactURL(req.URL),
+		StatusCode: resp.StatusCode,
+		kind:       c.spec.kind(resp.StatusCode),
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	e.Body = body
+	msg, code := parseErrorBody(resp.Header.Get("Content-Type"), body)
+	e.Message, e.Code = c.secrets.scrub(msg), c.secrets.scrub(code)
+	if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+		e.RetryAfter = ra
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		c.classifyRedirect(e, resp, req)
+	}
+	return e
+}
+
+func (c *Client) classifyRedirect(e *Error, resp *http.Response, req *http.Request) {
+	loc := resp.Header.Get("Location")
+	if loc == "" {
+		e.kind = ErrUnexpectedServer
+		return
+	}
+	target, err := req.URL.Parse(loc)
+	if err != nil {
+		e.kind = ErrUnexpectedServer
+		e.Location = "(unparseable)"
+		return
+	}
+	e.Location = redactURL(target)
+	if rel, ok := c.relativePath(target); ok && c.sameOrigin(target) && c.spec.isLoginPath(rel) {
+		e.kind = ErrUnauthorized
+		e.Hint = "the server redirected to its sign-in page"
+		return
+	}
+	switch {
+	case !c.sameOrigin(target):
+		e.kind = ErrRedirect
+		e.Hint = "redirect to another origin not followed; credentials are only sent to " + c.base.Scheme + "://" + c.base.Host
+		if target.Scheme == "http" && req.URL.Scheme == "https" {
+			e.Hint = "redirect from https to http not followed"
+		}
+	default:
+		e.kind = ErrRedirect
+		e.Hint = "redirect not followed"
+	}
+}
+
+// drainClose reads what is left of a body, up to a limit, so the
+// connection can be reused, then closes it.
+func drainClose(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxDrain))
+	_ = body.Close()
+}
+
+// CallOption adjusts one [Client.Do] call.
+type CallOption func(*call) error
+
+// Query adds query parameters to a call. v is a struct encoded with
+// go-querystring (`url:"name,omitempty"` tags; see
+// https://pkg.go.dev/github.com/google/go-querystring/query) or a url.Values.
+func Query(v any) CallOption {
+	return func(cl *call) error {
+		var vals url.Values
+		switch q := v.(type) {
+		case nil:
+			return nil
+		case url.Values:
+			vals = q
+		default:
+			var err error
+			vals, err = query.Values(v)
+			if err != nil {
+				return fmt.Errorf("authclient: encoding query: %w", err)
+			}
+		}
+		if cl.query == nil {
+			cl.query = url.Values{}
+		}
+		for k, vs := range vals {
+			cl.query[k] = append(cl.query[k], vs...)
+		}
+		return nil
+	}
+}
+
+// Header sets a request header on one call. Names and values are validated
+// like [WithHeader].
+func Header(name, value string) CallOption {
+	return func(cl *call) error {
+		if err := validateHeader("Header", name, value); err != nil {
+			return err
+		}
+		cl.setHeader(name, value)
+		return nil
+	}
+}
+
+// Idempotent marks a POST or PATCH call as safe to repeat, so it is retried
+// like a GET. Only use it when the operation really is idempotent.
+func Idempotent() CallOption {
+	return func(cl *call) error { cl.retry = true; return nil }
+}
+
+// NoRetry turns retries off for one call.
+func NoRetry() CallOption {
+	return func(cl *call) error { cl.retry = false; return nil }
+}
+
+// Do calls any endpoint of the server with the client's authentication,
+// retries and error handling, for endpoints the SDK has no method for.
+//
+// path is resolved relative to the base URL (a leading "/" is ignored, so
+// "/api/v1/libraries" on a client for "https://host/komga/" goes to
+// "https://host/komga/api/v1/libraries"); it may not contain "." or ".."
+// segments or be an absolute URL. in, if not nil, is sent as JSON
+// ([]byte and json.RawMessage are sent as they are). out, if not nil,
+// receives the decoded JSON answer. GET, HEAD, PUT and DELETE calls are
+// retried; POST and PATCH only with [Idempotent].
+//
+// Errors: [*Error] for an HTTP failure, [*TransportError] when no answer
+// came, [ErrInvalidPath] for a bad path.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts ...CallOption) error {
+	if method == "" || strings.ContainsAny(method, " \t\r\n") {
+		return configErr("Do", "invalid method")
+	}
+	p, rawQuery, err := cleanPath(path)
+	if err != nil {
+		return err
+	}
+	cl := newCall(strings.ToUpper(method), p)
+	if rawQuery != "" {
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return fmt.Errorf("%w: malformed query string", ErrInvalidPath)
+		}
+		cl.query = q
+	}
+	if err := cl.jsonBody(in); err != nil {
+		return err
+	}
+	cl.out = out
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(cl); err != nil {
+			return err
+		}
+	}
+	return c.send(ctx, cl)
+}
+
+// ErrInvalidPath is returned for a request path that could escape the base
+// URL: an absolute URL, or one with "." or ".." segments, or an empty or
+// slash-containing path parameter.
+var ErrInvalidPath = errors.New("authclient: invalid path")
+
+// cleanPath validates a caller-supplied path and splits off its query.
+func cleanPath(path string) (p, rawQuery string, err error) {
+	if strings.ContainsAny(path, "\x00\r\n\t\\#") {
+		return "", "", fmt.Errorf("%w: control characters, backslashes or fragments are not allowed", ErrInvalidPath)
+	}
+	path, rawQuery, _ = strings.Cut(path, "?")
+	if strings.HasPrefix(path, "//") || strings.Contains(path, "://") {
+		return "", "", fmt.Errorf("%w: must be relative to the base URL, not an absolute URL", ErrInvalidPath)
+	}
+	path = strings.TrimPrefix(path, "/")
+	decoded, uerr := url.PathUnescape(path)
+	if uerr != nil {
+		return "", "", fmt.Errorf("%w: bad escape sequence", ErrInvalidPath)
+	}
+	// Check the decoded path too: "%2e%2e" and "..%2f" are ".." to some servers.
+	for seg := range strings.SplitSeq(decoded, "/") {
+		if seg == "." || seg == ".." {
+			return "", "", fmt.Errorf("%w: path must not contain \".\" or \"..\" segments", ErrInvalidPath)
+		}
+	}
+	if _, perr := url.Parse(path); perr != nil {
+		return "", "", fmt.Errorf("%w: not a valid URL path", ErrInvalidPath)
+	}
+	return path, rawQuery, nil
+}
+
+// joinPath builds an endpoint path from fixed parts and path parameters;
+// parameters are escaped with url.PathEscape and may not be empty, ".",
+// ".." or contain "/".
+func joinPath(prefix string, params ...string) (string, error) {
+	var b strings.Builder
+	b.WriteString(prefix)
+	for _, p := range params {
+		if p == "" || p == "." || p == ".." || strings.ContainsAny(p, "/\\") || strings.ContainsFunc(p, isControl) {
+			return "", fmt.Errorf("%w: path parameter must be non-empty and not contain \"/\" or be \".\" or \"..\"", ErrInvalidPath)
+		}
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(p))
+	}
+	return b.String(), nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// secretSet is the set of credential strings the client knows, used to mask
+// them in server messages that echo them back.
+type secretSet struct {
+	mu   sync.RWMutex
+	list []string
+}
+
+func (s *secretSet) add(secrets ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range secrets {
+		if len(v) >= 4 && !containsString(s.list, v) {
+			s.list = append(s.list, v)
+		}
+	}
+}
+
+func (s *secretSet) scrub(text string) string {
+	if text == "" {
+		return text
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, v := range s.list {
+		if strings.Contains(text, v) {
+			text = strings.ReplaceAll(text, v, "REDACTED")
+		}
+	}
+	return text
+}
+
+func containsString(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

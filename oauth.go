@@ -1,0 +1,82 @@
+package authclient
+
+import "context"
+
+// OAuthProvider is a sign-in provider a server offers for browser logins
+// (OAuth2 / OpenID Connect). A program without a browser cannot complete
+// these flows; it can show LoginURL to a user.
+type OAuthProvider struct {
+	// ID is the provider's registration id (Komga "google", Khoj "google").
+	ID string
+	// Name is the provider's display name.
+	Name string
+	// LoginURL is where a browser starts the sign-in.
+	LoginURL string
+	// ClientID is the OAuth client id, when the server publishes it (Khoj).
+	ClientID string
+}
+
+// ListOAuthProviders lists the OAuth2/OpenID sign-in providers the server
+// offers, without needing credentials: Komga's configured OAuth2 clients,
+// Audiobookshelf's OpenID method, Khoj's Google sign-in. An empty list means
+// none is configured. ComfyUI returns an error matching errors.ErrUnsupported.
+func (c *Client) ListOAuthProviders(ctx context.Context) ([]OAuthProvider, error) {
+	if c.spec.oauthProviders == nil {
+		return nil, c.spec.unsupportedErr("ListOAuthProviders")
+	}
+	return c.spec.oauthProviders(ctx, c)
+}
+
+// ServerInfo is what [Client.Probe] learned about the server.
+type ServerInfo struct {
+	// Server is the server the answer came from.
+	Server Server
+	// Version is the server's version, when it publishes it without
+	// credentials; empty otherwise.
+	Version string
+	// Initialized reports whether the server has its first admin account
+	// (Komga: claimed; Audiobookshelf: initialised).
+	Initialized bool
+	// AuthMethods lists the sign-in methods the server offers, when it says
+	// (Audiobookshelf: "local", "openid").
+	AuthMethods []string
+}
+
+// Probe checks, without credentials, that the server at the base URL is the
+// configured server and says what it can about it. Anything else answering
+// gives an error matching [ErrUnexpectedServer].
+func (c *Client) Probe(ctx context.Context) (*ServerInfo, error) {
+	if c.spec.probe == nil {
+		return nil, c.spec.unsupportedErr("Probe")
+	}
+	return c.spec.probe(ctx, c)
+}
+
+// User is the signed-in account, in the fields the servers share;
+// server-specific details are in the server's field (nil for the others).
+type User struct {
+	// ID is the account's id.
+	ID string
+	// Username is the sign-in name: Komga's e-mail address,
+	// Audiobookshelf's username, Khoj's username.
+	Username string
+	// Email is the e-mail address, if the account has one.
+	Email string
+	// Roles are the account's roles: Komga's roles (USER, ADMIN,
+	// FILE_DOWNLOAD, …); Audiobookshelf's user type (root, admin, user,
+	// guest).
+	Roles []string
+	// Admin reports whether the account has administrator rights.
+	Admin bool
+	// Komga holds Komga's library-sharing restrictions.
+	Komga *KomgaUser
+}
+
+// CurrentUser returns the account the client is signed in as. ComfyUI has
+// no accounts and returns an error matching errors.ErrUnsupported.
+func (c *Client) CurrentUser(ctx context.Context) (*User, error) {
+	if c.spec.currentUser == nil {
+		return nil, c.spec.unsupportedErr("CurrentUser")
+	}
+	return c.spec.currentUser(ctx, c)
+}

@@ -1,0 +1,339 @@
+package authclient
+
+import (
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// Option configures a [Client]. Options validate their arguments; [New]
+// returns the first error as a [*ConfigError]. When several options set
+// credentials, the last one wins.
+type Option func(*options) error
+
+type options struct {
+	auth       func(c *Client) (Authenticator, error) // resolved once the client exists
+	httpClient *http.Client
+	timeout    time.Duration
+	timeoutSet bool
+	maxRetries int
+	waitMin    time.Duration
+	waitMax    time.Duration
+
+	retryAfterCap time.Duration
+	logger        *slog.Logger
+	userAgent     string
+	headers       http.Header
+	requireTLS    bool
+	rememberMe    bool
+	sessionHook   func(Session)
+	now           func() time.Time
+}
+
+func defaultOptions() options {
+	return options{
+		timeout:       DefaultTimeout,
+		maxRetries:    DefaultMaxRetries,
+		waitMin:       DefaultRetryWaitMin,
+		waitMax:       DefaultRetryWaitMax,
+		retryAfterCap: DefaultRetryAfterCap,
+		userAgent:     DefaultUserAgent,
+		now:           time.Now,
+	}
+}
+
+func (o *options) resolveAuth(c *Client) (Authenticator, error) {
+	if o.auth == nil {
+		return nil, nil
+	}
+	a, err := o.auth(c)
+	if err != nil {
+		return nil, err
+	}
+	if v, ok := a.(interface{ validate() error }); ok {
+		if err := v.validate(); err != nil {
+			return nil, err
+		}
+	}
+	if s, ok := a.(*sessionAuth); ok {
+		s.rememberMe = o.rememberMe
+		s.hook = o.sessionHook
+	}
+	return a, nil
+}
+
+// WithAuthenticator sets how requests are authenticated: one of the
+// built-in authenticators ([BasicAuth], [APIKey], [APIKeyIn], [BearerToken],
+// [SessionCookie], [NoAuth]) or your own.
+func WithAuthenticator(a Authenticator) Option {
+	return func(o *options) error {
+		if a == nil {
+			return configErr("WithAuthenticator", "authenticator is nil (use NoAuth() for none)")
+		}
+		o.auth = func(*Client) (Authenticator, error) { return a, nil }
+		return nil
+	}
+}
+
+// WithAPIKey authenticates every request with an API key, placed where the
+// server expects it: X-API-Key for Komga, Authorization: Bearer for
+// Audiobookshelf, ComfyUI and Khoj. Use [WithAuthenticator] with [APIKeyIn]
+// to place it elsewhere.
+func WithAPIKey(key string) Option {
+	return func(o *options) error {
+		if key == "" {
+			return configErr("WithAPIKey", "key is empty")
+		}
+		o.auth = func(c *Client) (Authenticator, error) { return APIKey(c.spec.server, key), nil }
+		return nil
+	}
+}
+
+// WithLogin signs in with a username (Komga: the e-mail address) and
+// password. For Komga and Audiobookshelf the client logs in once, lazily on
+// the first request, keeps the session, and logs in again (or refreshes)
+// once when the server rejects it; concurrent requests share one sign-in.
+// For ComfyUI (behind a reverse proxy) it means HTTP Basic on every request.
+// Khoj has no password sign-in: use an API token (or a magic link).
+func WithLogin(username, password string) Option {
+	return func(o *options) error {
+		if username == "" {
+			return configErr("WithLogin", "username is empty")
+		}
+		o.auth = func(c *Client) (Authenticator, error) {
+			switch c.spec.passwords {
+			case passwordSession:
+				return newSessionAuth(c, username, password, nil), nil
+			case passwordBasic:
+				return BasicAuth(username, password), nil
+			}
+			return nil, configErr("WithLogin", "%s has no password sign-in: %s", c.spec.name, c.spec.unsupported["Login"])
+		}
+		return nil
+	}
+}
+
+// WithSession restores a session saved from [Client.Session] (for example
+// across a restart of a long-running service), so the client does not sign
+// in again while the session lasts. Combine it with [WithLogin] to let the
+// client sign in again once the session can no longer be renewed; the
+// session must belong to the same server.
+func WithSession(s *Session) Option {
+	return func(o *options) error {
+		if s == nil || s.Token == "" && s.RefreshToken == "" && s.RememberMe == "" {
+			return configErr("WithSession", "session is empty")
+		}
+		saved := *s
+		prev := o.auth
+		o.auth = func(c *Client) (Authenticator, error) {
+			if saved.Server != "" && saved.Server != c.spec.server {
+				return nil, configErr("WithSession", "session belongs to %s, not %s", saved.Server, c.spec.server)
+			}
+			if c.spec.passwords != passwordSession {
+				return nil, configErr("WithSession", "%s has no sessions to restore", c.spec.name)
+			}
+			var username, password string
+			if prev != nil {
+				if a, err := prev(c); err == nil {
+					if sa, ok := a.(*sessionAuth); ok {
+						username, password = sa.username, sa.password
+					}
+				}
+			}
+			return newSessionAuth(c, username, password, &saved), nil
+		}
+		return nil
+	}
+}
+
+// WithRememberMe asks Komga for a remember-me cookie at sign-in. The cookie
+// is kept in the [Session] and lets the client sign in again after Komga
+// restarts (which drops every session) without the password.
+func WithRememberMe() Option {
+	return func(o *options) error { o.rememberMe = true; return nil }
+}
+
+// WithSessionHook calls fn with a copy of the session each time the client
+// obtains a new one: sign-in, refresh (Audiobookshelf rotates its refresh
+// token on every refresh) and restore. Store it to survive restarts; it
+// holds secrets. fn runs synchronously and must not call the client.
+func WithSessionHook(fn func(Session)) Option {
+	return func(o *options) error {
+		if fn == nil {
+			return configErr("WithSessionHook", "function is nil")
+		}
+		o.sessionHook = fn
+		return nil
+	}
+}
+
+// WithHTTPClient makes the client use a copy of hc's settings: its
+// Transport (nil means a tuned default) and its Timeout, which becomes the
+// per-attempt timeout unless [WithTimeout] is given. hc itself is never
+// modified. Its Jar and CheckRedirect are not used: the client manages
+// cookies and redirects itself for safety.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(o *options) error {
+		if hc == nil {
+			return configErr("WithHTTPClient", "client is nil")
+		}
+		o.httpClient = hc
+		return nil
+	}
+}
+
+// WithTimeout sets the per-attempt timeout: how long one attempt may wait
+// for the response headers (connecting and sending included). It does not
+// cut off reading a large body; bound the whole call, retries included, with
+// the context. 0 disables it. Default [DefaultTimeout].
+func WithTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return configErr("WithTimeout", "must not be negative")
+		}
+		o.timeout, o.timeoutSet = d, true
+		return nil
+	}
+}
+
+// WithMaxRetries sets how many times a failed idempotent call is retried
+// (0 disables retries). Default [DefaultMaxRetries].
+func WithMaxRetries(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return configErr("WithMaxRetries", "must not be negative")
+		}
+		if n > 20 {
+			return configErr("WithMaxRetries", "must be at most 20")
+		}
+		o.maxRetries = n
+		return nil
+	}
+}
+
+// WithRetryWait sets the bounds of the jittered exponential backoff between
+// retries. Defaults [DefaultRetryWaitMin] and [DefaultRetryWaitMax].
+func WithRetryWait(min, max time.Duration) Option {
+	return func(o *options) error {
+		if min < 0 || max < 0 || max < min {
+			return configErr("WithRetryWait", "want 0 <= min <= max")
+		}
+		o.waitMin, o.waitMax = min, max
+		return nil
+	}
+}
+
+// WithRetryAfterCap sets the longest Retry-After wait the client honours by
+// waiting and retrying. When the server asks for longer, the call fails at
+// once with an [*Error] matching [ErrRateLimited] that carries the wait.
+// Default [DefaultRetryAfterCap].
+func WithRetryAfterCap(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return configErr("WithRetryAfterCap", "must not be negative")
+		}
+		o.retryAfterCap = d
+		return nil
+	}
+}
+
+// WithLogger logs one line per request attempt and per response (method,
+// redacted URL, attempt, status) to l. Nothing is logged by default.
+// Credentials, bodies and headers are never logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return configErr("WithLogger", "logger is nil")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent header. Komga records it with every
+// sign-in in its authentication activity, so a meaningful one helps admins.
+func WithUserAgent(ua string) Option {
+	return func(o *options) error {
+		if err := validateHeader("WithUserAgent", "User-Agent", ua); err != nil {
+			return err
+		}
+		o.userAgent = ua
+		return nil
+	}
+}
+
+// WithHeader adds a header to every request to the server, for example the
+// service-token headers a Cloudflare Access or other proxy in front of the
+// server demands. Names and values containing CR, LF or other control
+// characters are rejected.
+func WithHeader(name, value string) Option {
+	return func(o *options) error {
+		if err := validateHeader("WithHeader", name, value); err != nil {
+			return err
+		}
+		if o.headers == nil {
+			o.headers = http.Header{}
+		}
+		o.headers.Add(name, value)
+		return nil
+	}
+}
+
+// WithRequireTLS refuses a plain-http base URL unless its host is loopback.
+// Use it in production: over plain http, passwords, keys and session tokens
+// travel in clear text.
+func WithRequireTLS() Option {
+	return func(o *options) error { o.requireTLS = true; return nil }
+}
+
+// withClock sets the client's time source (tests).
+func withClock(now func() time.Time) Option {
+	return func(o *options) error { o.now = now; return nil }
+}
+
+// validateHeader checks a header name and value without echoing the value.
+func validateHeader(setting, name, value string) error {
+	if name == "" {
+		return configErr(setting, "header name is empty")
+	}
+	for i := 0; i < len(name); i++ {
+		if !isTokenChar(name[i]) {
+			return configErr(setting, "header name %q contains characters not allowed in a header name", cleanText(truncate(name, 40)))
+		}
+	}
+	if err := checkHeaderValue(value); err != nil {
+		return configErr(setting, "value of header %s %s", http.CanonicalHeaderKey(name), err.Error())
+	}
+	return nil
+}
+
+// checkHeaderValue rejects CR, LF and other control characters (HTAB is
+// allowed) and leading or trailing spaces.
+func checkHeaderValue(v string) error {
+	for i := 0; i < len(v); i++ {
+		b := v[i]
+		if b == '\r' || b == '\n' {
+			return errString("contains CR or LF (header injection)")
+		}
+		if (b < 0x20 && b != '\t') || b == 0x7f {
+			return errString("contains control characters")
+		}
+	}
+	if strings.TrimSpace(v) != v {
+		return errString("has leading or trailing white space")
+	}
+	return nil
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
+
+func isTokenChar(b byte) bool {
+	switch {
+	case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
+}

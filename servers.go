@@ -1,0 +1,150 @@
+package authclient
+
+import (
+	"context"
+	"net/http"
+	"strings"
+)
+
+// Server names the product a [Client] talks to. It selects the paths, the
+// auth headers, the error mapping and the environment-variable prefix.
+type Server string
+
+// The supported servers.
+const (
+	Komga          Server = "komga"          // Komga 1.20 or later (API keys need 1.20)
+	Audiobookshelf Server = "audiobookshelf" // Audiobookshelf 2.26 or later
+	ComfyUI        Server = "comfyui"        // ComfyUI with the API-key patch, or behind a proxy
+	Khoj           Server = "khoj"           // Khoj 2.0 or later
+)
+
+// String returns the server's name as used in error messages ("komga").
+func (s Server) String() string { return string(s) }
+
+// passwordMode says what a username and password mean for a server.
+type passwordMode int
+
+const (
+	passwordNone    passwordMode = iota // the server has no password sign-in the SDK can use
+	passwordSession                     // log in once and keep a session (Komga, Audiobookshelf)
+	passwordBasic                       // HTTP Basic on every request (ComfyUI behind a proxy)
+)
+
+// serverSpec is everything the client knows about one server, as data. Each
+// server's file fills in one of these; methods look up what they need here
+// instead of switching on the server.
+type serverSpec struct {
+	server    Server
+	name      string // display name, "Komga"
+	envPrefix string // "KOMGA"
+	port      string // the server's default port, for hints
+
+	// keyPlacement is where an API key goes by default.
+	keyPlacement Placement
+	// sessionCookie is the server's session cookie name, for SessionCookie.
+	sessionCookie string
+	// passwords says what WithLogin and <PREFIX>_USERNAME/_PASSWORD mean.
+	passwords passwordMode
+	// loginPaths are paths (relative to the base URL, without a leading
+	// slash) that a redirect goes to when the server wants the user to sign
+	// in; such a redirect is ErrUnauthorized and is never followed.
+	loginPaths []string
+	// statusKinds overrides the default status → category mapping.
+	statusKinds map[int]error
+	// unauthorizedHint explains a rejected credential, per authenticator
+	// kind; it may be nil.
+	unauthorizedHint func(c *Client, a Authenticator) string
+
+	// Operations; nil means the server lacks it (ErrUnsupported).
+	currentUser    func(ctx context.Context, c *Client) (*User, error)
+	listKeys       func(ctx context.Context, c *Client) ([]APIKeyInfo, error)
+	createKey      func(ctx context.Context, c *Client, r CreateAPIKeyRequest) (*CreatedAPIKey, error)
+	deleteKey      func(ctx context.Context, c *Client, id string) error
+	verifyKey      func(ctx context.Context, c *Client, key string) error
+	oauthProviders func(ctx context.Context, c *Client) ([]OAuthProvider, error)
+	probe          func(ctx context.Context, c *Client) (*ServerInfo, error)
+	// cookieLogout ends a session given as a SessionCookie.
+	cookieLogout func(ctx context.Context, c *Client, a *cookieAuth, o logoutOptions) error
+
+	// Sessions (passwords == passwordSession).
+	sessions *sessionDialect
+
+	// unsupported explains, per operation name, why the server lacks it.
+	unsupported map[string]string
+}
+
+// sessionDialect is how a server's sessions work.
+type sessionDialect struct {
+	// login signs in with a username and password.
+	login func(ctx context.Context, c *Client, username, password string, rememberMe bool) (*Session, error)
+	// resume signs in again without a password, from what the session
+	// kept (Komga's remember-me cookie); nil if the server has no such thing.
+	resume func(ctx context.Context, c *Client, s *Session) (*Session, error)
+	// refresh renews a session with its refresh token; nil if the server
+	// has no refresh tokens.
+	refresh func(ctx context.Context, c *Client, s *Session) (*Session, error)
+	// logout ends the session on the server.
+	logout func(ctx context.Context, c *Client, s *Session, o logoutOptions) error
+	// apply puts the session's credential on a request.
+	apply func(req *http.Request, s *Session)
+	// token returns the session credential a request carried.
+	token func(req *http.Request) string
+	// credential names the credential for error hints ("session token").
+	credential string
+}
+
+// specs is the table of servers.
+var specs = map[Server]*serverSpec{}
+
+func register(s *serverSpec) *serverSpec {
+	specs[s.server] = s
+	return s
+}
+
+func lookupSpec(s Server) (*serverSpec, error) {
+	if spec, ok := specs[Server(strings.ToLower(string(s)))]; ok {
+		return spec, nil
+	}
+	names := make([]string, 0, len(specs))
+	for _, k := range []Server{Komga, Audiobookshelf, ComfyUI, Khoj} {
+		if _, ok := specs[k]; ok {
+			names = append(names, string(k))
+		}
+	}
+	return nil, configErr("server", "unknown server %q (want one of %s)", cleanText(truncate(string(s), 40)), strings.Join(names, ", "))
+}
+
+// kind maps an HTTP status to its category sentinel for this server.
+func (s *serverSpec) kind(status int) error {
+	if k, ok := s.statusKinds[status]; ok {
+		return k
+	}
+	switch status {
+	case http.StatusUnauthorized:
+		return ErrUnauthorized
+	case http.StatusForbidden:
+		return ErrForbidden
+	case http.StatusNotFound, http.StatusGone:
+		return ErrNotFound
+	case http.StatusTooManyRequests:
+		return ErrRateLimited
+	}
+	return nil
+}
+
+// unsupportedErr builds the ErrUnsupported error for op.
+func (s *serverSpec) unsupportedErr(op string) error {
+	return &UnsupportedError{Server: s.server, Op: op, Reason: s.unsupported[op]}
+}
+
+// isLoginPath reports whether a path, relative to the base URL, is one of the
+// server's sign-in pages.
+func (s *serverSpec) isLoginPath(rel string) bool {
+	rel = strings.TrimPrefix(rel, "/")
+	for _, p := range s.loginPaths {
+		if rel == p {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,351 @@
+package authclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// Session is a signed-in session with a server: Komga's session token (and
+// remember-me cookie), or Audiobookshelf's access and refresh tokens. It is
+// JSON-serialisable so a long-running service can store it (see
+// [Client.Session], [WithSession] and [WithSessionHook]); the JSON holds
+// secrets, so store it like a password. fmt and slog print it redacted.
+type Session struct {
+	// Server is the server the session belongs to.
+	Server Server `json:"server"`
+	// Username is the account the session was signed in as, when known.
+	Username string `json:"username,omitempty"`
+	// Token is the session credential: Komga's X-Auth-Token session id,
+	// Audiobookshelf's access token.
+	Token string `json:"token,omitempty"`
+	// Expiry is when Token expires; zero means unknown or never.
+	Expiry time.Time `json:"expiry,omitzero"`
+	// RefreshToken renews Token (Audiobookshelf). It rotates on every
+	// refresh.
+	RefreshToken string `json:"refresh_token,omitempty"`
+	// RefreshExpiry is when RefreshToken expires; zero means unknown.
+	RefreshExpiry time.Time `json:"refresh_expiry,omitzero"`
+	// RememberMe is Komga's remember-me cookie, which signs in again after
+	// the server drops the session (for example on restart).
+	RememberMe string `json:"remember_me,omitempty"`
+}
+
+// Format prints the session without its secrets, for every verb.
+func (s Session) Format(f fmt.State, verb rune) { redactedFormat(f, verb, s.describe()) }
+
+// LogValue logs the session without its secrets.
+func (s Session) LogValue() slog.Value { return slog.StringValue(s.describe()) }
+
+func (s Session) describe() string {
+	d := "Session(" + string(s.Server)
+	if s.Username != "" {
+		d += " " + s.Username
+	}
+	if !s.Expiry.IsZero() {
+		d += " expires " + s.Expiry.UTC().Format(time.RFC3339)
+	}
+	return d + ", tokens REDACTED)"
+}
+
+// refreshMargin is how long before its expiry a token is renewed.
+const refreshMargin = 30 * time.Second
+
+// sessionAuth signs in with a password (or restores a saved session), keeps
+// the session, and renews it once when it expires or is rejected, however
+// many goroutines notice at the same time.
+type sessionAuth struct {
+	c                  *Client
+	d                  *sessionDialect
+	username, password string
+	rememberMe         bool
+	hook               func(Session)
+
+	cur       atomic.Pointer[Session]
+	loggedOut atomic.Bool
+	lock      chan struct{} // one renewal at a time; waiting respects ctx
+	logins    atomic.Int64
+}
+
+func newSessionAuth(c *Client, username, password string, restored *Session) *sessionAuth {
+	a := &sessionAuth{c: c, d: c.spec.sessions, username: username, password: password, lock: make(chan struct{}, 1)}
+	if restored != nil {
+		s := *restored
+		s.Server = c.spec.server
+		if s.Username == "" {
+			s.Username = username
+		}
+		a.cur.Store(&s)
+	}
+	return a
+}
+
+func (a *sessionAuth) validate() error {
+	if a.d == nil {
+		return configErr("WithLogin", "%s has no password sessions", a.c.spec.name)
+	}
+	if a.username != "" {
+		if err := checkHeaderValue(a.username); err != nil {
+			return configErr("WithLogin", "username %s", err.Error())
+		}
+	}
+	if s := a.cur.Load(); s != nil {
+		for _, v := range []string{s.Token, s.RefreshToken, s.RememberMe} {
+			if err := checkHeaderValue(v); err != nil {
+				return configErr("WithSession", "a session token %s", err.Error())
+			}
+		}
+	}
+	return nil
+}
+
+func (a *sessionAuth) secrets() []string {
+	out := []string{a.password}
+	if s := a.cur.Load(); s != nil {
+		out = append(out, s.Token, s.RefreshToken, s.RememberMe)
+	}
+	return out
+}
+
+func (a *sessionAuth) Format(f fmt.State, verb rune) {
+	redactedFormat(f, verb, "Login("+a.username+", password REDACTED)")
+}
+func (a *sessionAuth) LogValue() slog.Value {
+	return slog.StringValue("Login(" + a.username + ", password REDACTED)")
+}
+
+// usable reports whether s can be sent as it is.
+func (a *sessionAuth) usable(s *Session) bool {
+	if s == nil || s.Token == "" {
+		return false
+	}
+	return s.Expiry.IsZero() || a.c.now().Add(refreshMargin).Before(s.Expiry)
+}
+
+// Authenticate puts the current session on req, signing in or renewing
+// first when there is no usable session.
+func (a *sessionAuth) Authenticate(req *http.Request) error {
+	if a.loggedOut.Load() {
+		return nil // the server will say 401; Login signs in again
+	}
+	s := a.cur.Load()
+	if !a.usable(s) {
+		var err error
+		s, err = a.renew(req.Context(), s)
+		if err != nil {
+			return err
+		}
+	}
+	a.d.apply(req, s)
+	return nil
+}
+
+// Reauthenticate renews the session after the server rejected it, unless
+// another goroutine has renewed it since the rejected request was sent.
+func (a *sessionAuth) Reauthenticate(ctx context.Context, rejected *http.Request) error {
+	if a.loggedOut.Load() {
+		return &Error{Server: a.c.spec.server, Method: rejected.Method, URL: redactURL(rejected.URL),
+			StatusCode: http.StatusUnauthorized, Message: "the client has logged out; call Login to sign in again", kind: ErrUnauthorized}
+	}
+	if err := a.acquire(ctx); err != nil {
+		return err
+	}
+	defer a.release()
+	cur := a.cur.Load()
+	if cur != nil && cur.Token != "" && a.d.token(rejected) != cur.Token {
+		return nil // already renewed by someone else
+	}
+	_, err := a.renewLocked(ctx, cur, true)
+	return err
+}
+
+func (a *sessionAuth) acquire(ctx context.Context) error {
+	select {
+	case a.lock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *sessionAuth) release() { <-a.lock }
+
+// renew obtains a usable session, once for all goroutines that find stale
+// the same session.
+func (a *sessionAuth) renew(ctx context.Context, stale *Session) (*Session, error) {
+	if err := a.acquire(ctx); err != nil {
+		return nil, err
+	}
+	defer a.release()
+	if cur := a.cur.Load(); cur != stale && a.usable(cur) {
+		return cur, nil
+	}
+	return a.renewLocked(ctx, a.cur.Load(), false)
+}
+
+// renewLocked refreshes the session if it can, else signs in again (with
+// the remember-me cookie or the password). rejected says the server has
+// refused cur's token, so it must not be reused. A rate-limited refresh
+// keeps the session (a 429 never signs the user out).
+func (a *sessionAuth) renewLocked(ctx context.Context, cur *Session, rejected bool) (*Session, error) {
+	var firstErr error
+	if cur != nil && cur.RefreshToken != "" && a.d.refresh != nil &&
+		(cur.RefreshExpiry.IsZero() || a.c.now().Before(cur.RefreshExpiry)) {
+		s, err := a.d.refresh(ctx, a.c, cur)
+		if err == nil {
+			return a.store(s), nil
+		}
+		if !errors.Is(err, ErrUnauthorized) {
+			return nil, err // rate limited, network: keep the session, report
+		}
+		firstErr = err
+	}
+	if cur != nil && cur.RememberMe != "" && a.d.resume != nil {
+		s, err := a.d.resume(ctx, a.c, cur)
+		if err == nil {
+			return a.store(s), nil
+		}
+		if !errors.Is(err, ErrUnauthorized) {
+			return nil, err
+		}
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	if a.password == "" && a.username == "" {
+		if firstErr != nil {
+			return nil, firstErr
+		}
+		if cur != nil && !rejected && cur.Token != "" {
+			return cur, nil // expiry unknown to be past: let the server decide
+		}
+		return nil, &Error{Server: a.c.spec.server, StatusCode: http.StatusUnauthorized, Method: "-", URL: a.c.baseURL,
+			Message: "the session has expired and there is no password to sign in again", kind: ErrUnauthorized}
+	}
+	s, err := a.d.login(ctx, a.c, a.username, a.password, a.rememberMe)
+	if err != nil {
+		return nil, err
+	}
+	a.logins.Add(1)
+	return a.store(s), nil
+}
+
+func (a *sessionAuth) store(s *Session) *Session {
+	s.Server = a.c.spec.server
+	if s.Username == "" {
+		s.Username = a.username
+	}
+	a.c.secrets.add(s.Token, s.RefreshToken, s.RememberMe)
+	a.cur.Store(s)
+	a.loggedOut.Store(false)
+	if a.hook != nil {
+		a.hook(*s)
+	}
+	return s
+}
+
+// Login signs in with a username and password and makes the client use the
+// new session from then on (replacing any other credentials). The client
+// keeps the password to sign in again if the session is lost. It returns a
+// copy of the session, which may be stored and restored with [WithSession].
+//
+// Komga (the username is the e-mail address; remember-me with
+// [WithRememberMe]) and Audiobookshelf support it; other servers return an
+// error matching errors.ErrUnsupported.
+func (c *Client) Login(ctx context.Context, username, password string) (*Session, error) {
+	if c.spec.sessions == nil {
+		return nil, c.spec.unsupportedErr("Login")
+	}
+	a := newSessionAuth(c, username, password, nil)
+	if old, ok := c.authenticator().(*sessionAuth); ok {
+		a.rememberMe, a.hook = old.rememberMe, old.hook
+	}
+	if err := a.validate(); err != nil {
+		return nil, err
+	}
+	c.secrets.add(password)
+	s, err := a.d.login(ctx, c, username, password, a.rememberMe)
+	if err != nil {
+		return nil, err
+	}
+	a.logins.Add(1)
+	a.store(s)
+	c.setAuthenticator(a)
+	cp := *s
+	return &cp, nil
+}
+
+// Session returns a copy of the client's current session, or nil if the
+// client does not use a session (or has not signed in yet).
+func (c *Client) Session() *Session {
+	a, ok := c.authenticator().(*sessionAuth)
+	if !ok {
+		return nil
+	}
+	s := a.cur.Load()
+	if s == nil || a.loggedOut.Load() {
+		return nil
+	}
+	cp := *s
+	return &cp
+}
+
+// LogoutOption adjusts [Client.Logout].
+type LogoutOption func(*logoutOptions)
+
+type logoutOptions struct {
+	method     string
+	allDevices bool
+}
+
+// LogoutWithGET makes Komga's logout a GET instead of the default POST.
+func LogoutWithGET() LogoutOption { return func(o *logoutOptions) { o.method = http.MethodGet } }
+
+// LogoutAllDevices makes Audiobookshelf end every session of the user, not
+// only this client's (Audiobookshelf 2.36 or later).
+func LogoutAllDevices() LogoutOption { return func(o *logoutOptions) { o.allDevices = true } }
+
+// Logout ends the client's session on the server and forgets it: Komga's
+// session (and remember-me cookie), Audiobookshelf's refresh token, a
+// session cookie given with [SessionCookie]. It is idempotent: without a
+// session (API keys, Basic auth, already logged out) it does nothing and
+// returns nil. After Logout the client sends no session until [Client.Login].
+func (c *Client) Logout(ctx context.Context, opts ...LogoutOption) error {
+	o := logoutOptions{method: http.MethodPost}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	switch a := c.authenticator().(type) {
+	case *sessionAuth:
+		if err := a.acquire(ctx); err != nil {
+			return err
+		}
+		defer a.release()
+		s := a.cur.Load()
+		if s == nil || a.loggedOut.Load() {
+			return nil
+		}
+		if err := a.d.logout(ctx, c, s, o); err != nil && !errors.Is(err, ErrUnauthorized) {
+			return err
+		}
+		a.loggedOut.Store(true)
+		a.cur.Store(nil)
+		return nil
+	case *cookieAuth:
+		if c.spec.cookieLogout == nil {
+			return nil
+		}
+		if err := c.spec.cookieLogout(ctx, c, a, o); err != nil && !errors.Is(err, ErrUnauthorized) {
+			return err
+		}
+		c.setAuthenticator(NoAuth())
+		return nil
+	}
+	return nil
+}
