@@ -276,6 +276,7 @@ func newTransportError(server Server, method, redactedURL string, err error) err
 
 // errorBody is the union of the error shapes the four servers use.
 type errorBody struct {
+	Status     json.RawMessage `json:"status"` // Spring Boot's shape has it; its "error" is then only the reason phrase
 	Message    *string         `json:"message"`
 	Error      json.RawMessage `json:"error"`
 	Detail     json.RawMessage `json:"detail"`
@@ -302,7 +303,10 @@ func parseErrorBody(contentType string, body []byte) (message, code string) {
 			return fromErrorBody(&eb)
 		}
 	}
-	if strings.Contains(contentType, "html") || bytes.HasPrefix(body, []byte("<")) {
+	if bytes.HasPrefix(body, []byte("<")) {
+		return htmlText(body), ""
+	}
+	if strings.Contains(contentType, "html") && bytes.Contains(body, []byte("</")) {
 		return htmlText(body), ""
 	}
 	if strings.Contains(contentType, "json") || body[0] == '[' || body[0] == '{' {
@@ -341,7 +345,7 @@ func fromErrorBody(eb *errorBody) (message, code string) {
 	switch {
 	case eb.Message != nil && *eb.Message != "":
 		message = *eb.Message
-		if code == "" && errText != "" && errText != message {
+		if code == "" && errText != "" && errText != message && len(eb.Status) == 0 {
 			// ComfyUI's 401: {"error": "Unauthorized", "message": "Invalid or missing API key…"}.
 			code = errText
 		}

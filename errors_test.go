@@ -1,0 +1,204 @@
+package authclient
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseErrorBody(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, ctype, body string
+		msg, code         string
+	}{
+		{"komga boot 401", "application/json", `{"timestamp":"2025-03-01T10:00:00.000+00:00","status":401,"error":"Unauthorized","message":"Unauthorized","path":"/api/v2/users/me"}`, "Unauthorized", ""},
+		{"komga coded 400", "application/json", `{"status":400,"error":"Bad Request","message":"ERR_1034"}`, "ERR_1034", "ERR_1034"},
+		{"komga violations", "application/json", `{"violations":[{"fieldName":"comment","message":"must not be blank"},{"fieldName":"x","message":"bad"}]}`, "comment: must not be blank; x: bad", ""},
+		{"abs plain text no type", "", "Unauthorized", "Unauthorized", ""},
+		{"abs refresh json", "application/json; charset=utf-8", `{"error": "Invalid refresh token"}`, "Invalid refresh token", ""},
+		{"abs express html", "text/html; charset=utf-8", "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>Error</title>\n</head>\n<body>\n<pre>Cannot GET /api/authorize</pre>\n</body>\n</html>\n", "Cannot GET /api/authorize", ""},
+		{"abs html message", "text/html; charset=utf-8", "Library not found", "Library not found", ""},
+		{"comfy 401", "application/json; charset=utf-8", `{"error": "Unauthorized", "message": "Invalid or missing API key. Provide API key via 'Authorization: Bearer <key>' or 'X-API-Key: <key>' header."}`, "Invalid or missing API key. Provide API key via 'Authorization: Bearer <key>' or 'X-API-Key: <key>' header.", "Unauthorized"},
+		{"comfy prompt 400", "application/json", `{"error":{"type":"prompt_no_outputs","message":"Prompt has no outputs","details":"","extra_info":{}},"node_errors":{}}`, "Prompt has no outputs", "prompt_no_outputs"},
+		{"khoj detail", "application/json", `{"detail":"Forbidden"}`, "Forbidden", ""},
+		{"khoj 422", "application/json", `{"detail":[{"loc":["query","token"],"msg":"Field required","type":"missing"}]}`, "query.token: Field required", ""},
+		{"empty", "application/json", "", "", ""},
+		{"json array", "application/json", `[1,2]`, "", ""},
+		{"broken json", "application/json", `{"message":`, "", ""},
+		{"control chars folded", "text/plain", "line1\r\nline2\x00\tend", "line1 line2 end", ""},
+		{"invalid utf8", "text/plain", "bad \xff byte", "bad \uFFFD byte", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			msg, code := parseErrorBody(tt.ctype, []byte(tt.body))
+			assert.Equal(t, tt.msg, msg)
+			assert.Equal(t, tt.code, code)
+		})
+	}
+}
+
+func FuzzParseErrorBody(f *testing.F) {
+	for _, s := range []string{
+		`{"message":"x","status":400}`, `{"violations":[{"fieldName":"a","message":"b"}]}`,
+		`{"error":{"type":"t","message":"m"}}`, `{"detail":[{"loc":[1,"a"],"msg":"m"}]}`,
+		"<html><pre>x</pre></html>", "<title>", "plain", "",
+	} {
+		f.Add("application/json", []byte(s))
+		f.Add("text/html", []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, ctype string, body []byte) {
+		msg, code := parseErrorBody(ctype, body)
+		for _, s := range []string{msg, code} {
+			if !utf8.ValidString(s) {
+				t.Fatalf("invalid UTF-8 in %q", s)
+			}
+			if strings.ContainsAny(s, "\r\n\x00") {
+				t.Fatalf("control characters in %q", s)
+			}
+			if len(s) > 4*maxMessage+8 {
+				t.Fatalf("message of %d bytes is not bounded", len(s))
+			}
+		}
+	})
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"", 0, false},
+		{"0", 0, true},
+		{"120", 2 * time.Minute, true},
+		{" 5 ", 5 * time.Second, true},
+		{"-1", 0, false},
+		{"1.5", 0, false},
+		{"abc", 0, false},
+		{"99999999999999999999999", maxDuration, true},
+		{"9223372037", maxDuration, true},
+		{"Sun, 22 Nov 2026 10:00:30 GMT", 30 * time.Second, true},
+		{"Sun, 22 Nov 2026 09:00:00 GMT", 0, true},
+		{"Sunday, 22-Nov-26 10:01:00 GMT", time.Minute, true},
+	}
+	for _, tt := range tests {
+		got, ok := parseRetryAfter(tt.in, now)
+		assert.Equal(t, tt.ok, ok, tt.in)
+		assert.Equal(t, tt.want, got, tt.in)
+	}
+}
+
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, s := range []string{"0", "120", "-5", "Sun, 22 Nov 2026 10:00:30 GMT", "1e9", "99999999999999999999", " 7"} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		d, ok := parseRetryAfter(v, now)
+		if d < 0 {
+			t.Fatalf("negative wait %v for %q", d, v)
+		}
+		if !ok && d != 0 {
+			t.Fatalf("wait %v without ok for %q", d, v)
+		}
+	})
+}
+
+func TestErrorText(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		e    *Error
+		want string
+	}{
+		{"plain 401", &Error{Server: Komga, Method: "GET", URL: "http://h/api/v2/users/me", StatusCode: 401, Message: "Unauthorized"},
+			"authclient: komga: GET http://h/api/v2/users/me: 401 Unauthorized"},
+		{"code and hint", &Error{Server: Komga, Method: "POST", URL: "http://h/k", StatusCode: 400, Code: "ERR_1034", Message: "ERR_1034", Hint: "an API key with that name already exists"},
+			"authclient: komga: POST http://h/k: 400 Bad Request: ERR_1034 (an API key with that name already exists)"},
+		{"retry after", &Error{Server: Audiobookshelf, Method: "POST", URL: "http://h/login", StatusCode: 429, Message: "Too many authentication requests", RetryAfter: 588 * time.Second},
+			"authclient: audiobookshelf: POST http://h/login: 429 Too Many Requests: Too many authentication requests (retry after 9m48s)"},
+		{"redirect", &Error{Server: Khoj, Method: "GET", URL: "http://h/x", StatusCode: 302, Location: "http://evil/", Hint: "redirect not followed"},
+			"authclient: khoj: GET http://h/x: 302 Found to http://evil/ (redirect not followed)"},
+		{"long message truncated", &Error{Server: Khoj, Method: "GET", URL: "u", StatusCode: 500, Message: strings.Repeat("é", 400)},
+			"authclient: khoj: GET u: 500 Internal Server Error: " + strings.Repeat("é", 150) + "…"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, tt.e.Error(), tt.name)
+	}
+}
+
+// TestStatusCategories checks every row of every server's status table.
+func TestStatusCategories(t *testing.T) {
+	t.Parallel()
+	want := map[Server]map[int]error{}
+	for s := range specs {
+		want[s] = map[int]error{
+			401: ErrUnauthorized, 403: ErrForbidden, 404: ErrNotFound, 410: ErrNotFound,
+			429: ErrRateLimited, 400: nil, 500: nil, 503: nil,
+		}
+	}
+	if _, ok := specs[Khoj]; ok {
+		want[Khoj][403] = ErrUnauthorized // Khoj's {"detail":"Forbidden"} means "no valid token"
+	}
+	sentinels := []error{ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrRedirect, ErrUnexpectedServer}
+	for server, rows := range want {
+		for status, kind := range rows {
+			e := &Error{Server: server, StatusCode: status, kind: specs[server].kind(status)}
+			for _, s := range sentinels {
+				assert.Equal(t, s == kind, errors.Is(e, s), "%s %d vs %v", server, status, s)
+			}
+		}
+		for status, kind := range specs[server].statusKinds {
+			assert.Equal(t, want[server][status], kind, "%s table row %d has no test", server, status)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"https://user:pw@h:8443/p?a=1", "https://h:8443/p?a=1"},
+		{"http://h/p?api_key=S&x=1", "http://h/p?api_key=REDACTED&x=1"},
+		{"http://h/p?token=S&TOKEN=S2&Key=S3&apikey=S4", "http://h/p?token=REDACTED&TOKEN=REDACTED&Key=REDACTED&apikey=REDACTED"},
+		{"http://h/p?access_token=a&refresh_token=b&password=c&secret=d", "http://h/p?access_token=REDACTED&refresh_token=REDACTED&password=REDACTED&secret=REDACTED"},
+		{"http://h/auth/magic?code=123456&email=a%40b.c", "http://h/auth/magic?code=REDACTED&email=a%40b.c"},
+		{"http://h/p?api%5Fkey=S", "http://h/p?api%5Fkey=REDACTED"},
+		{"http://h/p#frag", "http://h/p"},
+		{"http://h/a%2Fb", "http://h/a%2Fb"},
+	}
+	for _, tt := range tests {
+		u, err := url.Parse(tt.in)
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, redactURL(u), tt.in)
+	}
+	assert.Equal(t, "(unparseable URL)", redactString("http://h/%zz?token=S"))
+}
+
+func TestTransportErrorUnwraps(t *testing.T) {
+	t.Parallel()
+	err := newTransportError(Komga, "GET", "http://h/x", &url.Error{Op: "Get", URL: "http://h/x?token=SECRET", Err: errAttemptTimeout})
+	var te *TransportError
+	require.ErrorAs(t, err, &te)
+	assert.True(t, te.Timeout())
+	assert.NotContains(t, err.Error(), "SECRET")
+	assert.ErrorIs(t, err, errAttemptTimeout)
+}
+
+func TestUnsupportedError(t *testing.T) {
+	t.Parallel()
+	err := error(&UnsupportedError{Server: ComfyUI, Op: "ListAPIKeys", Reason: "ComfyUI has one static key"})
+	assert.ErrorIs(t, err, errors.ErrUnsupported)
+	assert.Equal(t, "authclient: comfyui: ListAPIKeys is not supported: ComfyUI has one static key", err.Error())
+	assert.Equal(t, http.StatusText(404), "Not Found")
+}
