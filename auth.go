@@ -277,6 +277,36 @@ func secretsOf(a Authenticator) []string {
 	return nil
 }
 
+// Kinds of credential, as reported in [Error.Credential].
+const (
+	CredentialNone          = "none"
+	CredentialAPIKey        = "API key"
+	CredentialPassword      = "password" // HTTP Basic, or a password sign-in
+	CredentialSession       = "session"  // a session the client signed in for
+	CredentialSessionCookie = "session cookie"
+	CredentialAccessToken   = "access token" // Audiobookshelf JWT access token
+	CredentialLegacyToken   = "legacy token" // Audiobookshelf's deprecated non-expiring user token
+	CredentialRefreshToken  = "refresh token"
+	CredentialCustom        = "custom" // an Authenticator of the caller's
+)
+
+// credentialKind names the kind of credential an authenticator sends.
+func credentialKind(a Authenticator) string {
+	switch a.(type) {
+	case nil, noAuth:
+		return CredentialNone
+	case *keyAuth:
+		return CredentialAPIKey
+	case *basicAuth:
+		return CredentialPassword
+	case *cookieAuth:
+		return CredentialSessionCookie
+	case *sessionAuth:
+		return CredentialSession
+	}
+	return CredentialCustom
+}
+
 // describeCredential names the credential an authenticator sends, for
 // error hints.
 func describeCredential(a Authenticator) string {

@@ -482,7 +482,7 @@ type call struct {
 	auth       Authenticator // overrides the client's; with noAuth unused
 	noAuth     bool
 	retry      bool // safe to repeat (set from the method, or by the operation)
-	noRedirect bool
+	noRedirect bool // follow no redirect at all; a 3xx is then the answer
 	noReauth   bool
 
 	// onResponse sees a successful answer before its body is decoded.
@@ -558,12 +558,12 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 		}
 		err = c.do(req, cl)
 		if err == nil || replayed || cl.noReauth || !errors.Is(err, ErrUnauthorized) {
-			c.addHint(err, auth)
+			c.diagnose(err, auth, req.Request)
 			return err
 		}
 		ra, ok := auth.(Reauthenticator)
 		if !ok {
-			c.addHint(err, auth)
+			c.diagnose(err, auth, req.Request)
 			return err
 		}
 		if rerr := ra.Reauthenticate(ctx, req.Request); rerr != nil {
@@ -599,13 +599,24 @@ func (e *authFailure) Error() string {
 }
 func (e *authFailure) Unwrap() error { return e.err }
 
-func (c *Client) addHint(err error, auth Authenticator) {
+// diagnose says, on an ErrUnauthorized error, which credential was
+// rejected and what to check, from the request that carried it. The
+// server's table may know more (Audiobookshelf decodes its tokens).
+func (c *Client) diagnose(err error, auth Authenticator, req *http.Request) {
 	var e *Error
-	if err == nil || !errors.As(err, &e) || e.Hint != "" || !errors.Is(e, ErrUnauthorized) {
+	if err == nil || !errors.As(err, &e) || !errors.Is(e, ErrUnauthorized) {
 		return
 	}
-	if c.spec.unauthorizedHint != nil {
-		e.Hint = c.spec.unauthorizedHint(c, auth)
+	if e.Credential == "" {
+		e.Credential = credentialKind(auth)
+	}
+	if c.spec.diagnose != nil {
+		if cred, hint := c.spec.diagnose(c, auth, req); cred != "" {
+			e.Credential = cred
+			if hint != "" && e.Hint == "" {
+				e.Hint = hint
+			}
+		}
 	}
 	if e.Hint == "" {
 		e.Hint = describeCredential(auth)
@@ -658,6 +669,14 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		return newTransportError(c.spec.server, req.Method, redactURL(req.URL), err)
 	}
 	defer drainClose(resp.Body)
+	if cl.noRedirect && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		// The caller asked for the redirect itself (a sign-in that answers
+		// with a cookie and a Location); onResponse reads it.
+		if cl.onResponse != nil {
+			return cl.onResponse(resp)
+		}
+		return nil
+	}
 	if err := c.checkResponse(resp, req.Request); err != nil {
 		var e *Error
 		if cl.onError != nil && errors.As(err, &e) {

@@ -87,6 +87,11 @@ type Error struct {
 	// Hint is the client's explanation of the failure, when it has one (for
 	// example which credential was rejected and what to check).
 	Hint string
+	// Credential names the kind of credential the rejected request
+	// carried, on ErrUnauthorized errors: one of the Credential constants
+	// (CredentialAPIKey, CredentialSession, …). It never holds the
+	// credential itself.
+	Credential string
 	// RetryAfter is the wait the server asked for (Retry-After), if any.
 	RetryAfter time.Duration
 	// Location is the redacted target of a redirect the client did not follow.

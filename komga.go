@@ -35,11 +35,11 @@ var komgaSpec = register(&serverSpec{
 		token:      func(req *http.Request) string { return req.Header.Get("X-Auth-Token") },
 		credential: "session token",
 	},
-	unauthorizedHint: func(c *Client, a Authenticator) string {
+	diagnose: func(c *Client, a Authenticator, _ *http.Request) (string, string) {
 		if _, ok := a.(*keyAuth); ok {
-			return "the API key was rejected: it may have been deleted, or the server may be older than Komga 1.20 (X-API-Key support)"
+			return CredentialAPIKey, "the API key was rejected: it may have been deleted, or the server may be older than Komga 1.20 (X-API-Key support)"
 		}
-		return ""
+		return "", ""
 	},
 })
 

@@ -51,9 +51,10 @@ type serverSpec struct {
 	loginPaths []string
 	// statusKinds overrides the default status → category mapping.
 	statusKinds map[int]error
-	// unauthorizedHint explains a rejected credential, per authenticator
-	// kind; it may be nil.
-	unauthorizedHint func(c *Client, a Authenticator) string
+	// diagnose names the credential a rejected request carried and says
+	// what to check; it may be nil, and may return "" to leave the generic
+	// diagnosis.
+	diagnose func(c *Client, a Authenticator, rejected *http.Request) (credential, hint string)
 
 	// Operations; nil means the server lacks it (ErrUnsupported).
 	currentUser    func(ctx context.Context, c *Client) (*User, error)
