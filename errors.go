@@ -41,6 +41,11 @@ var (
 	// The [*Error] carries the wait the server asked for in RetryAfter.
 	ErrRateLimited = errors.New("authclient: rate limited")
 
+	// ErrUnavailable means the server, or a proxy in front of it, is down,
+	// overloaded or reports itself unhealthy (502, 503, 504). Calls that
+	// are safe to repeat were already retried.
+	ErrUnavailable = errors.New("authclient: server unavailable")
+
 	// ErrRedirect means the server redirected the request somewhere the
 	// client will not follow with credentials: to another origin (scheme,
 	// host or port) or from https to http.
@@ -163,10 +168,9 @@ func (e *Error) LogValue() slog.Value {
 	)
 }
 
-// Is reports whether target is the category of e (ErrUnauthorized,
-// ErrForbidden, ErrNotFound, ErrRateLimited, ErrRedirect or
-// ErrUnexpectedServer), or errors.ErrUnsupported for an operation the server
-// lacks.
+// Is reports whether target is the category of e: ErrUnauthorized,
+// ErrForbidden, ErrNotFound, ErrRateLimited, ErrUnavailable, ErrRedirect or
+// ErrUnexpectedServer.
 func (e *Error) Is(target error) bool {
 	return target != nil && target == e.kind
 }

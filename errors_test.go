@@ -145,13 +145,14 @@ func TestStatusCategories(t *testing.T) {
 	for s := range specs {
 		want[s] = map[int]error{
 			401: ErrUnauthorized, 403: ErrForbidden, 404: ErrNotFound, 410: ErrNotFound,
-			429: ErrRateLimited, 400: nil, 500: nil, 503: nil,
+			429: ErrRateLimited, 400: nil, 500: nil, 501: nil,
+			502: ErrUnavailable, 503: ErrUnavailable, 504: ErrUnavailable,
 		}
 	}
 	if _, ok := specs[Khoj]; ok {
 		want[Khoj][403] = ErrUnauthorized // Khoj's {"detail":"Forbidden"} means "no valid token"
 	}
-	sentinels := []error{ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrRedirect, ErrUnexpectedServer}
+	sentinels := []error{ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrUnavailable, ErrRedirect, ErrUnexpectedServer}
 	for server, rows := range want {
 		for status, kind := range rows {
 			e := &Error{Server: server, StatusCode: status, kind: specs[server].kind(status)}

@@ -26,6 +26,7 @@ var komgaSpec = register(&serverSpec{
 	verifyKey:      komgaVerifyKey,
 	oauthProviders: komgaOAuthProviders,
 	probe:          komgaProbe,
+	health:         func(ctx context.Context, c *Client) (*Health, error) { return statusHealth(ctx, c, "actuator/health") },
 	cookieLogout:   komgaCookieLogout,
 	sessions: &sessionDialect{
 		login:      komgaLogin,

@@ -64,6 +64,7 @@ type serverSpec struct {
 	verifyKey      func(ctx context.Context, c *Client, key string) error
 	oauthProviders func(ctx context.Context, c *Client) ([]OAuthProvider, error)
 	probe          func(ctx context.Context, c *Client) (*ServerInfo, error)
+	health         func(ctx context.Context, c *Client) (*Health, error)
 	// cookieLogout ends a session given as a SessionCookie.
 	cookieLogout func(ctx context.Context, c *Client, a *cookieAuth, o logoutOptions) error
 
@@ -129,6 +130,8 @@ func (s *serverSpec) kind(status int) error {
 		return ErrNotFound
 	case http.StatusTooManyRequests:
 		return ErrRateLimited
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return ErrUnavailable
 	}
 	return nil
 }
