@@ -60,6 +60,8 @@ type Client struct {
 
 	retryAfterCap time.Duration
 	secrets       secretSet
+	rememberMe    bool          // ask for Komga's remember-me cookie at sign-in
+	sessionHook   func(Session) // told about every new session
 }
 
 type authRef struct{ a Authenticator }
@@ -131,6 +133,8 @@ func New(server Server, baseURL string, opts ...Option) (*Client, error) {
 		now:           o.now,
 		retryAfterCap: o.retryAfterCap,
 		headers:       http.Header{},
+		rememberMe:    o.rememberMe,
+		sessionHook:   o.sessionHook,
 	}
 	c.headers.Set("User-Agent", o.userAgent)
 	c.headers.Set("Accept", "application/json")
@@ -144,6 +148,11 @@ func New(server Server, baseURL string, opts ...Option) (*Client, error) {
 	}
 	if auth != nil {
 		c.setAuthenticator(auth)
+		if spec.warn != nil && c.logger != nil {
+			if w := spec.warn(auth); w != "" {
+				c.logger.Warn("authclient: "+w, slog.String("server", string(spec.server)))
+			}
+		}
 	}
 
 	c.hc = c.newHTTPClient(o)

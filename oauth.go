@@ -70,6 +70,9 @@ type User struct {
 	Admin bool
 	// Komga holds Komga's library-sharing restrictions.
 	Komga *KomgaUser
+	// Audiobookshelf holds Audiobookshelf's account type, permissions and
+	// whether a deprecated legacy token was used.
+	Audiobookshelf *AudiobookshelfUser
 }
 
 // CurrentUser returns the account the client is signed in as. ComfyUI has

@@ -56,10 +56,6 @@ func (o *options) resolveAuth(c *Client) (Authenticator, error) {
 			return nil, err
 		}
 	}
-	if s, ok := a.(*sessionAuth); ok {
-		s.rememberMe = o.rememberMe
-		s.hook = o.sessionHook
-	}
 	return a, nil
 }
 

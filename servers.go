@@ -65,6 +65,10 @@ type serverSpec struct {
 	oauthProviders func(ctx context.Context, c *Client) ([]OAuthProvider, error)
 	probe          func(ctx context.Context, c *Client) (*ServerInfo, error)
 	health         func(ctx context.Context, c *Client) (*Health, error)
+	libraries      func(ctx context.Context, c *Client) ([]Library, error)
+	setKeyActive   func(ctx context.Context, c *Client, id string, active bool) (*APIKeyInfo, error)
+	// warn returns a warning about a credential, logged once by New.
+	warn func(a Authenticator) string
 	// cookieLogout ends a session given as a SessionCookie.
 	cookieLogout func(ctx context.Context, c *Client, a *cookieAuth, o logoutOptions) error
 

@@ -72,7 +72,8 @@ type sessionAuth struct {
 }
 
 func newSessionAuth(c *Client, username, password string, restored *Session) *sessionAuth {
-	a := &sessionAuth{c: c, d: c.spec.sessions, username: username, password: password, lock: make(chan struct{}, 1)}
+	a := &sessionAuth{c: c, d: c.spec.sessions, username: username, password: password, lock: make(chan struct{}, 1),
+		rememberMe: c.rememberMe, hook: c.sessionHook}
 	if restored != nil {
 		s := *restored
 		s.Server = c.spec.server
@@ -261,9 +262,6 @@ func (c *Client) Login(ctx context.Context, username, password string) (*Session
 		return nil, c.spec.unsupportedErr("Login")
 	}
 	a := newSessionAuth(c, username, password, nil)
-	if old, ok := c.authenticator().(*sessionAuth); ok {
-		a.rememberMe, a.hook = old.rememberMe, old.hook
-	}
 	if err := a.validate(); err != nil {
 		return nil, err
 	}
@@ -272,11 +270,18 @@ func (c *Client) Login(ctx context.Context, username, password string) (*Session
 	if err != nil {
 		return nil, err
 	}
+	c.installSession(s, username, password)
+	cp := *s
+	return &cp, nil
+}
+
+// installSession makes the client use s from now on, signing in again with
+// username and password (if given) when s can no longer be renewed.
+func (c *Client) installSession(s *Session, username, password string) {
+	a := newSessionAuth(c, username, password, nil)
 	a.logins.Add(1)
 	a.store(s)
 	c.setAuthenticator(a)
-	cp := *s
-	return &cp, nil
 }
 
 // Session returns a copy of the client's current session, or nil if the

@@ -1,0 +1,724 @@
+package authclient
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Audiobookshelf's wire facts (from its source at 2.36.0 and a real server):
+// see doc.go and README.md for the summary.
+var absSpec = register(&serverSpec{
+	server:       Audiobookshelf,
+	name:         "Audiobookshelf",
+	envPrefix:    "AUDIOBOOKSHELF",
+	port:         "13378",
+	keyPlacement: AsBearer(),
+	passwords:    passwordSession,
+	loginPaths:   []string{"login"},
+	diagnose:     absDiagnose,
+	warn:         absWarn,
+
+	currentUser:    absCurrentUser,
+	listKeys:       absListKeys,
+	createKey:      absCreateKey,
+	deleteKey:      absDeleteKey,
+	verifyKey:      absVerifyKey,
+	setKeyActive:   absSetKeyActive,
+	oauthProviders: absOAuthProviders,
+	probe:          absProbe,
+	health:         absHealth,
+	libraries:      absLibraries,
+	sessions: &sessionDialect{
+		login:      absLogin,
+		refresh:    absRefresh,
+		logout:     absLogout,
+		apply:      func(req *http.Request, s *Session) { req.Header["Authorization"] = []string{"Bearer " + s.Token} },
+		token:      bearerOf,
+		credential: CredentialAccessToken,
+	},
+})
+
+func bearerOf(req *http.Request) string {
+	v, _ := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
+	return v
+}
+
+// AudiobookshelfUser holds the Audiobookshelf-specific part of a [User].
+type AudiobookshelfUser struct {
+	// Type is root, admin, user or guest.
+	Type string
+	// Active is false for deactivated accounts; Locked for locked ones.
+	Active, Locked bool
+	// Permissions are the account's permission flags (download, update,
+	// delete, upload, accessAllLibraries, …).
+	Permissions map[string]bool
+	// LibrariesAccessible lists the libraries the account may see when
+	// accessAllLibraries is false.
+	LibrariesAccessible []string
+	// CreatedAt is when the account was created.
+	CreatedAt time.Time
+	// DeprecatedToken is true when the client authenticated with the
+	// legacy non-expiring user token, which Audiobookshelf deprecated in
+	// 2.26 and will stop accepting: switch to an API key or a password
+	// session.
+	DeprecatedToken bool
+}
+
+type absUserDTO struct {
+	ID                  string                     `json:"id"`
+	Username            string                     `json:"username"`
+	Email               *string                    `json:"email"`
+	Type                string                     `json:"type"`
+	IsActive            bool                       `json:"isActive"`
+	IsLocked            bool                       `json:"isLocked"`
+	IsOldToken          bool                       `json:"isOldToken"`
+	Permissions         map[string]json.RawMessage `json:"permissions"`
+	LibrariesAccessible []string                   `json:"librariesAccessible"`
+	CreatedAt           int64                      `json:"createdAt"`
+	AccessToken         string                     `json:"accessToken"`
+	RefreshToken        *string                    `json:"refreshToken"`
+	// The legacy "token" field is deliberately not decoded: the client
+	// never keeps it.
+}
+
+func (d *absUserDTO) user(c *Client) *User {
+	u := &User{
+		ID:       d.ID,
+		Username: d.Username,
+		Roles:    []string{d.Type},
+		Admin:    d.Type == "root" || d.Type == "admin",
+		Audiobookshelf: &AudiobookshelfUser{
+			Type:                d.Type,
+			Active:              d.IsActive,
+			Locked:              d.IsLocked,
+			LibrariesAccessible: d.LibrariesAccessible,
+			DeprecatedToken:     d.IsOldToken || absLegacyCredential(c.authenticator()),
+			Permissions:         map[string]bool{},
+		},
+	}
+	if d.Email != nil {
+		u.Email = *d.Email
+	}
+	if d.CreatedAt > 0 {
+		u.Audiobookshelf.CreatedAt = time.UnixMilli(d.CreatedAt).UTC()
+	}
+	for k, v := range d.Permissions {
+		var b bool
+		if json.Unmarshal(v, &b) == nil {
+			u.Audiobookshelf.Permissions[k] = b
+		}
+	}
+	return u
+}
+
+// absPayload is the answer to /login, /auth/refresh, /api/authorize and
+// the OpenID callback.
+type absPayload struct {
+	User                 absUserDTO `json:"user"`
+	UserDefaultLibraryID *string    `json:"userDefaultLibraryId"`
+	ServerSettings       struct {
+		Version string `json:"version"`
+	} `json:"serverSettings"`
+	Source string `json:"Source"`
+}
+
+// session builds a Session from a payload's tokens; old supplies the
+// refresh token when the answer did not repeat it.
+func (p *absPayload) session(c *Client, req *http.Request, resp *http.Response, old *Session) (*Session, error) {
+	if p.User.AccessToken == "" {
+		return nil, &Error{Server: Audiobookshelf, Method: req.Method, URL: redactURL(req.URL), StatusCode: resp.StatusCode,
+			Message: "the answer has no access token: Audiobookshelf 2.26 or later is required", kind: ErrUnexpectedServer}
+	}
+	s := &Session{Username: p.User.Username, Token: p.User.AccessToken}
+	if claims, ok := decodeJWT(s.Token); ok {
+		s.Expiry = claims.expiry()
+	}
+	switch {
+	case p.User.RefreshToken != nil && *p.User.RefreshToken != "":
+		s.RefreshToken = *p.User.RefreshToken
+	case old != nil:
+		s.RefreshToken, s.RefreshExpiry = old.RefreshToken, old.RefreshExpiry
+	}
+	if s.RefreshToken != "" && s.RefreshExpiry.IsZero() {
+		if claims, ok := decodeJWT(s.RefreshToken); ok {
+			s.RefreshExpiry = claims.expiry()
+		}
+	}
+	return s, nil
+}
+
+// absSessionCall runs a call answered with a login payload and returns the
+// session in it.
+func absSessionCall(ctx context.Context, c *Client, cl *call, old *Session) (*Session, error) {
+	var p absPayload
+	var resp *http.Response
+	cl.out = &p
+	cl.onResponse = func(r *http.Response) error { resp = r; return nil }
+	if err := c.send(ctx, cl); err != nil {
+		return nil, err
+	}
+	return p.session(c, resp.Request, resp, old)
+}
+
+func absLogin(ctx context.Context, c *Client, username, password string, _ bool) (*Session, error) {
+	cl := newCall(http.MethodPost, "login")
+	cl.noAuth, cl.noReauth = true, true
+	cl.setHeader("x-return-tokens", "true")
+	if err := cl.jsonBody(map[string]string{"username": username, "password": password}); err != nil {
+		return nil, err
+	}
+	cl.onError = func(e *Error) {
+		switch e.StatusCode {
+		case http.StatusUnauthorized:
+			e.Credential = CredentialPassword
+			e.Hint = "wrong username or password, or the account is inactive or has no password (OpenID only)"
+		case http.StatusTooManyRequests:
+			e.Hint = "Audiobookshelf limits sign-ins per client IP (40 per 10 minutes by default)"
+		}
+	}
+	return absSessionCall(ctx, c, cl, nil)
+}
+
+// absRefresh renews the access token with the refresh token (which
+// rotates). It is safe to retry: the previous refresh token stays valid for
+// a grace period, so a 429 within the cap is waited out.
+func absRefresh(ctx context.Context, c *Client, s *Session) (*Session, error) {
+	cl := newCall(http.MethodPost, "auth/refresh")
+	cl.noAuth, cl.noReauth, cl.retry = true, true, true
+	cl.setHeader("x-refresh-token", s.RefreshToken)
+	cl.onError = func(e *Error) {
+		if e.StatusCode == http.StatusUnauthorized {
+			e.Credential = CredentialRefreshToken
+			e.Hint = "the refresh token was rejected (expired, rotated past its grace period, or logged out)"
+		}
+	}
+	return absSessionCall(ctx, c, cl, s)
+}
+
+func absLogout(ctx context.Context, c *Client, s *Session, o logoutOptions) error {
+	if s.RefreshToken == "" {
+		return nil // nothing the server could end; the access token lapses by itself
+	}
+	cl := newCall(http.MethodPost, "logout")
+	cl.noAuth, cl.noReauth, cl.retry = true, true, true
+	cl.setHeader("x-refresh-token", s.RefreshToken)
+	if o.allDevices {
+		cl.query = url.Values{"allDevices": {"1"}}
+	}
+	return c.send(ctx, cl)
+}
+
+// absLegacyCredential reports whether a is a static bearer credential that
+// is Audiobookshelf's legacy user token (a JWT with neither type nor exp).
+func absLegacyCredential(a Authenticator) bool {
+	ka, ok := a.(*keyAuth)
+	if !ok {
+		return false
+	}
+	claims, ok := decodeJWT(ka.key)
+	return ok && claims.Type == "" && claims.Exp == nil && claims.UserID != ""
+}
+
+func absWarn(a Authenticator) string {
+	ka, ok := a.(*keyAuth)
+	if !ok {
+		return ""
+	}
+	claims, ok := decodeJWT(ka.key)
+	switch {
+	case !ok:
+		return ""
+	case claims.Type == "" && claims.Exp == nil && claims.UserID != "":
+		return "the credential is Audiobookshelf's legacy user token: it is deprecated and will stop working; create an API key instead"
+	case claims.Type == "refresh":
+		return "the credential is a refresh token, which Audiobookshelf 2.36+ rejects as a Bearer token"
+	}
+	return ""
+}
+
+// absDiagnose reads the rejected token's type and expiry (locally, without
+// checking its signature) to say what was rejected; Audiobookshelf's own
+// answer is an opaque "Unauthorized".
+func absDiagnose(c *Client, a Authenticator, req *http.Request) (string, string) {
+	token := bearerOf(req)
+	if token == "" {
+		token = req.URL.Query().Get("token")
+	}
+	if token == "" {
+		if _, ok := a.(*sessionAuth); ok {
+			return CredentialSession, "the client has no session: sign in with Login"
+		}
+		return "", ""
+	}
+	claims, ok := decodeJWT(token)
+	if !ok {
+		return credentialKind(a), "the bearer token is not a token Audiobookshelf issues (expected a JWT)"
+	}
+	exp := claims.expiry()
+	expired := !exp.IsZero() && !c.now().Before(exp)
+	switch claims.Type {
+	case "api":
+		if expired {
+			return CredentialAPIKey, "the API key expired at " + exp.UTC().Format(time.RFC3339) + " (and the server has deactivated it)"
+		}
+		return CredentialAPIKey, "the API key was rejected: it may be inactive (Audiobookshelf creates keys inactive unless asked otherwise), deleted, or its user deactivated"
+	case "access":
+		if expired {
+			return CredentialAccessToken, "the access token expired at " + exp.UTC().Format(time.RFC3339)
+		}
+		return CredentialAccessToken, "the access token was rejected: the user may have been deactivated or the server's token secret changed"
+	case "refresh":
+		return CredentialRefreshToken, "a refresh token cannot authenticate API calls (Audiobookshelf 2.36+): use the access token"
+	case "":
+		if claims.UserID != "" && claims.Exp == nil {
+			return CredentialLegacyToken, "the legacy user token was rejected: it is deprecated; use an API key or sign in with a password"
+		}
+	}
+	return credentialKind(a), ""
+}
+
+func absCurrentUser(ctx context.Context, c *Client) (*User, error) {
+	var d absUserDTO
+	cl := newCall(http.MethodGet, "api/me")
+	cl.out = &d
+	if err := c.send(ctx, cl); err != nil {
+		return nil, err
+	}
+	return d.user(c), nil
+}
+
+// Authorization is Audiobookshelf's answer to POST /api/authorize: the
+// account behind the client's credential and its server context.
+type Authorization struct {
+	// User is the account.
+	User *User
+	// DefaultLibraryID is the user's default library, if any.
+	DefaultLibraryID string
+	// ServerVersion is the server's version ("2.36.0").
+	ServerVersion string
+	// Source says how the server was installed (docker, debian, …).
+	Source string
+}
+
+// Authorize validates the client's credential the way the Audiobookshelf
+// apps do (POST /api/authorize) and returns the account and server
+// context. Other servers return an error matching errors.ErrUnsupported.
+func (c *Client) Authorize(ctx context.Context) (*Authorization, error) {
+	if c.spec != absSpec {
+		return nil, c.spec.unsupportedErr("Authorize")
+	}
+	var p absPayload
+	cl := newCall(http.MethodPost, "api/authorize")
+	cl.retry = true // it changes nothing
+	cl.out = &p
+	if err := c.send(ctx, cl); err != nil {
+		return nil, err
+	}
+	a := &Authorization{User: p.User.user(c), ServerVersion: p.ServerSettings.Version, Source: p.Source}
+	if p.UserDefaultLibraryID != nil {
+		a.DefaultLibraryID = *p.UserDefaultLibraryID
+	}
+	return a, nil
+}
+
+type absKeyDTO struct {
+	APIKey    string     `json:"apiKey"`
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	ExpiresAt *time.Time `json:"expiresAt"`
+	UserID    string     `json:"userId"`
+	IsActive  bool       `json:"isActive"`
+	CreatedAt time.Time  `json:"createdAt"`
+	User      *struct {
+		Username string `json:"username"`
+	} `json:"user"`
+}
+
+func (d *absKeyDTO) info() APIKeyInfo {
+	k := APIKeyInfo{ID: d.ID, Name: d.Name, UserID: d.UserID, CreatedAt: d.CreatedAt, Active: d.IsActive}
+	if d.ExpiresAt != nil {
+		k.ExpiresAt = *d.ExpiresAt
+	}
+	if d.User != nil {
+		k.Username = d.User.Username
+	}
+	return k
+}
+
+const absKeys = "api/api-keys"
+
+func absKeysHint(e *Error) {
+	if e.StatusCode == http.StatusForbidden {
+		e.Hint = "API keys are managed by admins only (a key acts with its user's rights)"
+	}
+}
+
+func absListKeys(ctx context.Context, c *Client) ([]APIKeyInfo, error) {
+	var body struct {
+		APIKeys []absKeyDTO `json:"apiKeys"`
+	}
+	cl := newCall(http.MethodGet, absKeys)
+	cl.out = &body
+	cl.onError = absKeysHint
+	if err := c.send(ctx, cl); err != nil {
+		return nil, err
+	}
+	out := make([]APIKeyInfo, len(body.APIKeys))
+	for i := range body.APIKeys {
+		out[i] = body.APIKeys[i].info()
+	}
+	return out, nil
+}
+
+func absCreateKey(ctx context.Context, c *Client, r CreateAPIKeyRequest) (*CreatedAPIKey, error) {
+	if strings.TrimSpace(r.Name) == "" {
+		return nil, configErr("CreateAPIKeyRequest.Name", "Audiobookshelf requires a name")
+	}
+	if r.ExpiresIn < 0 || r.ExpiresIn > 0 && r.ExpiresIn < time.Second {
+		return nil, configErr("CreateAPIKeyRequest.ExpiresIn", "must be 0 (never) or at least one second")
+	}
+	if r.UserID == "" {
+		me, err := c.CurrentUser(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r.UserID = me.ID
+	}
+	body := map[string]any{"name": r.Name, "userId": r.UserID, "isActive": !r.Inactive}
+	if r.ExpiresIn > 0 {
+		body["expiresIn"] = int64((r.ExpiresIn + time.Second - 1) / time.Second)
+	}
+	var out struct {
+		APIKey absKeyDTO `json:"apiKey"`
+	}
+	cl := newCall(http.MethodPost, absKeys)
+	if err := cl.jsonBody(body); err != nil {
+		return nil, err
+	}
+	cl.out = &out
+	cl.onError = func(e *Error) {
+		absKeysHint(e)
+		if e.StatusCode == http.StatusBadRequest {
+			e.Hint = "Audiobookshelf rejected the key: check the name and that the user exists"
+		}
+	}
+	if err := c.send(ctx, cl); err != nil {
+		return nil, err
+	}
+	if out.APIKey.APIKey == "" {
+		return nil, &Error{Server: Audiobookshelf, Method: http.MethodPost, URL: c.baseURL + absKeys, StatusCode: http.StatusOK,
+			Message: "the answer has no key", kind: ErrUnexpectedServer}
+	}
+	return &CreatedAPIKey{APIKeyInfo: out.APIKey.info(), Secret: out.APIKey.APIKey}, nil
+}
+
+func absDeleteKey(ctx context.Context, c *Client, id string) error {
+	p, err := joinPath(absKeys, id)
+	if err != nil {
+		return err
+	}
+	cl := newCall(http.MethodDelete, p)
+	cl.onError = absKeysHint
+	return c.send(ctx, cl)
+}
+
+func absSetKeyActive(ctx context.Context, c *Client, id string, active bool) (*APIKeyInfo, error) {
+	p, err := joinPath(absKeys, id)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		APIKey absKeyDTO `json:"apiKey"`
+	}
+	cl := newCall(http.MethodPatch, p)
+	cl.retry = true // setting a flag is idempotent
+	if err := cl.jsonBody(map[string]bool{"isActive": active}); err != nil {
+		return nil, err
+	}
+	cl.out = &out
+	cl.onError = absKeysHint
+	if err := c.send(ctx, cl); err != nil {
+		return nil, err
+	}
+	k := out.APIKey.info()
+	return &k, nil
+}
+
+func absVerifyKey(ctx context.Context, c *Client, key string) error {
+	cl := newCall(http.MethodGet, "api/me")
+	cl.auth = APIKey(Audiobookshelf, key)
+	cl.noReauth = true
+	return c.send(ctx, cl)
+}
+
+// absStatus is GET /status.
+type absStatus struct {
+	App           string   `json:"app"`
+	ServerVersion string   `json:"serverVersion"`
+	IsInit        bool     `json:"isInit"`
+	AuthMethods   []string `json:"authMethods"`
+	AuthFormData  struct {
+		ButtonText string `json:"authOpenIDButtonText"`
+	} `json:"authFormData"`
+}
+
+func absGetStatus(ctx context.Context, c *Client) (*absStatus, error) {
+	var st absStatus
+	cl := newCall(http.MethodGet, "status")
+	cl.noAuth = true
+	cl.out = &st
+	if err := c.send(ctx, cl); err != nil {
+		return nil, err
+	}
+	if st.App != "audiobookshelf" {
+		return nil, &Error{Server: Audiobookshelf, Method: http.MethodGet, URL: c.baseURL + "status", StatusCode: http.StatusOK,
+			Message: "the answer is not Audiobookshelf's status", kind: ErrUnexpectedServer}
+	}
+	return &st, nil
+}
+
+func absProbe(ctx context.Context, c *Client) (*ServerInfo, error) {
+	st, err := absGetStatus(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return &ServerInfo{Server: Audiobookshelf, Version: st.ServerVersion, Initialized: st.IsInit, AuthMethods: st.AuthMethods}, nil
+}
+
+func absOAuthProviders(ctx context.Context, c *Client) ([]OAuthProvider, error) {
+	st, err := absGetStatus(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	out := []OAuthProvider{}
+	for _, m := range st.AuthMethods {
+		if m == "openid" {
+			name := st.AuthFormData.ButtonText
+			if name == "" {
+				name = "OpenID"
+			}
+			out = append(out, OAuthProvider{ID: "openid", Name: name, LoginURL: c.baseURL + "auth/openid"})
+		}
+	}
+	return out, nil
+}
+
+func absHealth(ctx context.Context, c *Client) (*Health, error) {
+	var ping struct {
+		Success bool `json:"success"`
+	}
+	cl := newCall(http.MethodGet, "ping")
+	cl.noAuth = true
+	cl.out = &ping
+	if err := c.send(ctx, cl); err != nil {
+		return nil, err
+	}
+	if !ping.Success {
+		return nil, &Error{Server: Audiobookshelf, Method: http.MethodGet, URL: c.baseURL + "ping", StatusCode: http.StatusOK,
+			Message: "ping did not answer success", kind: ErrUnavailable}
+	}
+	cl = newCall(http.MethodGet, "healthcheck")
+	cl.noAuth = true
+	if err := c.send(ctx, cl); err != nil {
+		return nil, err
+	}
+	return &Health{Status: "OK"}, nil
+}
+
+// Library is a media library on the server.
+type Library struct {
+	// ID identifies the library.
+	ID string
+	// Name is the library's name.
+	Name string
+	// MediaType is what it holds (Audiobookshelf: "book" or "podcast").
+	MediaType string
+	// Folders are the library's root folders on the server.
+	Folders []string
+}
+
+// ListLibraries lists the libraries the account can see (Audiobookshelf's
+// GET /api/libraries, the call its own API-key documentation uses). Other
+// servers return an error matching errors.ErrUnsupported.
+func (c *Client) ListLibraries(ctx context.Context) ([]Library, error) {
+	if c.spec.libraries == nil {
+		return nil, c.spec.unsupportedErr("ListLibraries")
+	}
+	return c.spec.libraries(ctx, c)
+}
+
+func absLibraries(ctx context.Context, c *Client) ([]Library, error) {
+	var body struct {
+		Libraries []struct {
+			ID        string `json:"id"`
+			Name      string `json:"name"`
+			MediaType string `json:"mediaType"`
+			Folders   []struct {
+				FullPath string `json:"fullPath"`
+			} `json:"folders"`
+		} `json:"libraries"`
+	}
+	cl := newCall(http.MethodGet, "api/libraries")
+	cl.out = &body
+	if err := c.send(ctx, cl); err != nil {
+		return nil, err
+	}
+	out := make([]Library, 0, len(body.Libraries))
+	for _, l := range body.Libraries {
+		lib := Library{ID: l.ID, Name: l.Name, MediaType: l.MediaType}
+		for _, f := range l.Folders {
+			lib.Folders = append(lib.Folders, f.FullPath)
+		}
+		out = append(out, lib)
+	}
+	return out, nil
+}
+
+// SetAPIKeyActive activates or deactivates an API key (Audiobookshelf,
+// admins only) and returns its new state. Other servers' keys are always
+// active: they return an error matching errors.ErrUnsupported.
+func (c *Client) SetAPIKeyActive(ctx context.Context, id string, active bool) (*APIKeyInfo, error) {
+	if c.spec.setKeyActive == nil {
+		return nil, c.spec.unsupportedErr("SetAPIKeyActive")
+	}
+	return c.spec.setKeyActive(ctx, c, id, active)
+}
+
+// OpenIDLogin is an OpenID Connect sign-in in progress (Audiobookshelf's
+// mobile flow, with PKCE), for programs that can open a browser. Finish it
+// with [Client.FinishOpenIDLogin] on the same client. fmt and slog print it
+// without its verifier.
+type OpenIDLogin struct {
+	// AuthURL is the identity provider's sign-in page: open it in a browser.
+	AuthURL string
+	// RedirectURI is where the browser lands afterwards, with the code.
+	RedirectURI string
+	// State ties the answer to this sign-in.
+	State string
+	// CodeVerifier is the PKCE secret sent only with the code exchange.
+	CodeVerifier string
+
+	cookie string // the server's connect.sid session for this flow
+}
+
+// Format prints the login without its secrets, for every verb.
+func (l OpenIDLogin) Format(f fmt.State, verb rune) {
+	redactedFormat(f, verb, "OpenIDLogin("+redactString(l.AuthURL)+", verifier REDACTED)")
+}
+
+// LogValue logs the login without its secrets.
+func (l OpenIDLogin) LogValue() slog.Value { return slog.StringValue("OpenIDLogin(verifier REDACTED)") }
+
+// StartOpenIDLogin starts an OpenID Connect sign-in with PKCE on
+// Audiobookshelf: it makes a code verifier and challenge and a state, asks
+// the server to start the flow for redirectURI (which must be in the
+// server's allowed mobile redirect URIs, "audiobookshelf://oauth" by
+// default), and returns the identity provider's URL to open in a browser.
+// Other servers return an error matching errors.ErrUnsupported.
+func (c *Client) StartOpenIDLogin(ctx context.Context, redirectURI string) (*OpenIDLogin, error) {
+	if c.spec != absSpec {
+		return nil, c.spec.unsupportedErr("StartOpenIDLogin")
+	}
+	if _, err := url.Parse(redirectURI); err != nil || redirectURI == "" {
+		return nil, configErr("StartOpenIDLogin", "redirect URI is not a URL")
+	}
+	l := &OpenIDLogin{RedirectURI: redirectURI, CodeVerifier: randomToken(32), State: randomToken(16)}
+	sum := sha256.Sum256([]byte(l.CodeVerifier))
+	cl := newCall(http.MethodGet, "auth/openid")
+	cl.noAuth, cl.noReauth, cl.noRedirect, cl.retry = true, true, true, false
+	cl.query = url.Values{
+		"response_type":         {"code"},
+		"redirect_uri":          {redirectURI},
+		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
+		"code_challenge_method": {"S256"},
+		"state":                 {l.State},
+	}
+	cl.onError = func(e *Error) {
+		if e.StatusCode == http.StatusInternalServerError {
+			e.Hint = "OpenID is probably not configured on this server"
+		}
+	}
+	cl.onResponse = func(resp *http.Response) error {
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode < 300 || resp.StatusCode >= 400 || loc == "" {
+			return c.unexpected(resp, resp.Request, "expected a redirect to the identity provider", ErrUnexpectedServer)
+		}
+		u, err := resp.Request.URL.Parse(loc)
+		if err != nil {
+			return c.unexpected(resp, resp.Request, "the identity provider URL is not a URL", ErrUnexpectedServer)
+		}
+		l.AuthURL = u.String()
+		for _, ck := range resp.Cookies() {
+			if ck.Name == "connect.sid" {
+				l.cookie = ck.Value
+			}
+		}
+		if l.cookie == "" {
+			return c.unexpected(resp, resp.Request, "the server set no session cookie for the OpenID flow", ErrUnexpectedServer)
+		}
+		return nil
+	}
+	if err := c.send(ctx, cl); err != nil {
+		return nil, err
+	}
+	c.secrets.add(l.CodeVerifier, l.cookie)
+	return l, nil
+}
+
+// FinishOpenIDLogin completes a sign-in started with
+// [Client.StartOpenIDLogin]: callbackURL is the URL the browser was sent to
+// (RedirectURI with code and state). It checks the state, exchanges the
+// code with the PKCE verifier at /auth/openid/callback, and makes the client
+// use the new session (refreshed like a password session, but it cannot
+// sign in again by itself once the refresh token is gone).
+func (c *Client) FinishOpenIDLogin(ctx context.Context, l *OpenIDLogin, callbackURL string) (*Session, error) {
+	if c.spec != absSpec {
+		return nil, c.spec.unsupportedErr("FinishOpenIDLogin")
+	}
+	if l == nil || l.cookie == "" {
+		return nil, configErr("FinishOpenIDLogin", "the login was not started with StartOpenIDLogin on this client")
+	}
+	u, err := url.Parse(callbackURL)
+	if err != nil {
+		return nil, configErr("FinishOpenIDLogin", "callback URL is not a URL")
+	}
+	q := u.Query()
+	if msg := q.Get("error"); msg != "" {
+		return nil, &Error{Server: Audiobookshelf, Method: "-", URL: redactURL(u), StatusCode: http.StatusUnauthorized,
+			Message: "the identity provider refused the sign-in: " + cleanText(truncate(msg, 200)), kind: ErrUnauthorized}
+	}
+	if q.Get("state") != l.State {
+		return nil, configErr("FinishOpenIDLogin", "the state in the callback does not match this sign-in (a forged or stale callback)")
+	}
+	code := q.Get("code")
+	if code == "" {
+		return nil, configErr("FinishOpenIDLogin", "the callback URL has no code")
+	}
+	c.secrets.add(code)
+	cl := newCall(http.MethodGet, "auth/openid/callback")
+	cl.noAuth, cl.noReauth, cl.retry = true, true, false
+	cl.query = url.Values{"code": {code}, "state": {l.State}, "code_verifier": {l.CodeVerifier}}
+	cl.setHeader("Cookie", "connect.sid="+l.cookie)
+	s, err := absSessionCall(ctx, c, cl, nil)
+	if err != nil {
+		return nil, err
+	}
+	c.installSession(s, "", "")
+	cp := *s
+	return &cp, nil
+}
+
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
