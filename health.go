@@ -22,7 +22,7 @@ type Health struct {
 // /health. A server that answers but reports itself unhealthy gives an
 // [*Error] matching [ErrUnavailable]. Health says nothing about whether the
 // client's credentials are valid (ComfyUI's /health answers 200 whatever key
-// is sent): use [Client.CurrentUser] or, for ComfyUI, [Client.CheckKey].
+// is sent): use [Client.CurrentUser] or, for ComfyUI, [Client.CheckAuth].
 func (c *Client) Health(ctx context.Context) (*Health, error) {
 	if c.spec.health == nil {
 		return nil, c.spec.unsupportedErr("Health")

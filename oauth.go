@@ -14,6 +14,9 @@ type OAuthProvider struct {
 	LoginURL string
 	// ClientID is the OAuth client id, when the server publishes it (Khoj).
 	ClientID string
+	// RedirectURI is where the provider sends the browser back, when the
+	// server publishes it (Khoj: "/auth/redirect", a path on the server).
+	RedirectURI string
 }
 
 // ListOAuthProviders lists the OAuth2/OpenID sign-in providers the server
@@ -40,6 +43,10 @@ type ServerInfo struct {
 	// AuthMethods lists the sign-in methods the server offers, when it says
 	// (Audiobookshelf: "local", "openid").
 	AuthMethods []string
+	// Anonymous reports a server that runs without accounts (Khoj's
+	// anonymous mode): every request acts as one default user, and token
+	// management does not exist.
+	Anonymous bool
 }
 
 // Probe checks, without credentials, that the server at the base URL is the
@@ -73,6 +80,20 @@ type User struct {
 	// Audiobookshelf holds Audiobookshelf's account type, permissions and
 	// whether a deprecated legacy token was used.
 	Audiobookshelf *AudiobookshelfUser
+}
+
+// CheckAuth verifies, as cheaply as the server allows, that the server
+// accepts the client's credentials: nil if it does, an error matching
+// [ErrUnauthorized] if it does not. It is the key check for ComfyUI, whose
+// /health answers 200 whatever key is sent, and for Khoj it reads
+// /api/health, which answers 200 either way. Elsewhere it asks for the
+// current user.
+func (c *Client) CheckAuth(ctx context.Context) error {
+	if c.spec.checkAuth != nil {
+		return c.spec.checkAuth(ctx, c)
+	}
+	_, err := c.CurrentUser(ctx)
+	return err
 }
 
 // CurrentUser returns the account the client is signed in as. ComfyUI has

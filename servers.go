@@ -65,6 +65,7 @@ type serverSpec struct {
 	oauthProviders func(ctx context.Context, c *Client) ([]OAuthProvider, error)
 	probe          func(ctx context.Context, c *Client) (*ServerInfo, error)
 	health         func(ctx context.Context, c *Client) (*Health, error)
+	checkAuth      func(ctx context.Context, c *Client) error
 	libraries      func(ctx context.Context, c *Client) ([]Library, error)
 	setKeyActive   func(ctx context.Context, c *Client, id string, active bool) (*APIKeyInfo, error)
 	// warn returns a warning about a credential, logged once by New.
