@@ -607,7 +607,10 @@ type OpenIDLogin struct {
 	// CodeVerifier is the PKCE secret sent only with the code exchange.
 	CodeVerifier string
 
-	cookie string // the server's connect.sid session for this flow
+	// cookies are what the server set when the flow started (connect.sid,
+	// its session, and auth_method=openid-mobile, which makes the callback
+	// answer with tokens); the exchange sends them back.
+	cookies string
 }
 
 // Format prints the login without its secrets, for every verb.
@@ -657,20 +660,25 @@ func (c *Client) StartOpenIDLogin(ctx context.Context, redirectURI string) (*Ope
 			return c.unexpected(resp, resp.Request, "the identity provider URL is not a URL", ErrUnexpectedServer)
 		}
 		l.AuthURL = u.String()
+		var pairs []string
+		session := false
 		for _, ck := range resp.Cookies() {
-			if ck.Name == "connect.sid" {
-				l.cookie = ck.Value
+			if ck.Value == "" || ck.MaxAge < 0 {
+				continue
 			}
+			pairs = append(pairs, ck.Name+"="+ck.Value)
+			session = session || ck.Name == "connect.sid"
 		}
-		if l.cookie == "" {
+		if !session {
 			return c.unexpected(resp, resp.Request, "the server set no session cookie for the OpenID flow", ErrUnexpectedServer)
 		}
+		l.cookies = strings.Join(pairs, "; ")
 		return nil
 	}
 	if err := c.send(ctx, cl); err != nil {
 		return nil, err
 	}
-	c.secrets.add(l.CodeVerifier, l.cookie)
+	c.secrets.add(l.CodeVerifier)
 	return l, nil
 }
 
@@ -684,7 +692,7 @@ func (c *Client) FinishOpenIDLogin(ctx context.Context, l *OpenIDLogin, callback
 	if c.spec != absSpec {
 		return nil, c.spec.unsupportedErr("FinishOpenIDLogin")
 	}
-	if l == nil || l.cookie == "" {
+	if l == nil || l.cookies == "" {
 		return nil, configErr("FinishOpenIDLogin", "the login was not started with StartOpenIDLogin on this client")
 	}
 	u, err := url.Parse(callbackURL)
@@ -707,7 +715,7 @@ func (c *Client) FinishOpenIDLogin(ctx context.Context, l *OpenIDLogin, callback
 	cl := newCall(http.MethodGet, "auth/openid/callback")
 	cl.noAuth, cl.noReauth, cl.retry = true, true, false
 	cl.query = url.Values{"code": {code}, "state": {l.State}, "code_verifier": {l.CodeVerifier}}
-	cl.setHeader("Cookie", "connect.sid="+l.cookie)
+	cl.setHeader("Cookie", l.cookies)
 	s, err := absSessionCall(ctx, c, cl, nil)
 	if err != nil {
 		return nil, err
