@@ -552,6 +552,15 @@ func TestLoggerRedacts(t *testing.T) {
 	assert.NotContains(t, out, "LOGSECRET")
 }
 
+// newTestLogger logs text to b, guarded by mu.
+func newTestLogger(b *strings.Builder, mu *sync.Mutex) *slog.Logger {
+	return slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return b.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

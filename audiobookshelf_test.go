@@ -1,0 +1,545 @@
+package authclient
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/selfhost-sdk/authclient/authtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// setupABS starts a fake Audiobookshelf (root "root"/"root") on a frozen
+// clock shared with the client, plus a plain user and a library.
+func setupABS(t *testing.T) (*authtest.Audiobookshelf, *authtest.Clock) {
+	t.Helper()
+	clock := authtest.NewClock(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+	a := authtest.NewAudiobookshelf(authtest.WithClock(clock))
+	t.Cleanup(a.Close)
+	a.AddUser("alice", "alice-pw", "user")
+	a.AddLibrary("Books")
+	return a, clock
+}
+
+func newABSClient(t *testing.T, a *authtest.Audiobookshelf, clock *authtest.Clock, opts ...Option) *Client {
+	t.Helper()
+	return newTestClient(t, Audiobookshelf, a.URL, append([]Option{withClock(clock.Now)}, opts...)...)
+}
+
+func TestABSLoginAndCurrentUser(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	c := newABSClient(t, a, clock, WithLogin("root", "root"))
+	u, err := c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "root", u.Username)
+	assert.True(t, u.Admin)
+	assert.Equal(t, []string{"root"}, u.Roles)
+	require.NotNil(t, u.Audiobookshelf)
+	assert.True(t, u.Audiobookshelf.Active)
+	assert.True(t, u.Audiobookshelf.Permissions["download"])
+	assert.False(t, u.Audiobookshelf.DeprecatedToken)
+
+	s := c.Session()
+	require.NotNil(t, s)
+	assert.NotEmpty(t, s.Token)
+	assert.NotEmpty(t, s.RefreshToken)
+	assert.Equal(t, clock.Now().Add(time.Hour).Unix(), s.Expiry.Unix(), "access token expiry read from its exp claim")
+	assert.Equal(t, clock.Now().Add(30*24*time.Hour).Unix(), s.RefreshExpiry.Unix())
+	assert.Equal(t, 1, a.Logins())
+
+	h := a.LastHeader("GET", "/api/me")
+	assert.Equal(t, "Bearer "+s.Token, h.Get("Authorization"))
+	assert.Empty(t, h.Get("Cookie"), "no cookie jar")
+	assert.Equal(t, "true", a.LastHeader("POST", "/login").Get("X-Return-Tokens"))
+
+	libs, err := c.ListLibraries(t.Context())
+	require.NoError(t, err)
+	require.Len(t, libs, 1)
+	assert.Equal(t, "Books", libs[0].Name)
+	assert.Equal(t, "book", libs[0].MediaType)
+
+	auth, err := c.Authorize(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "root", auth.User.Username)
+	assert.Equal(t, "2.36.0", auth.ServerVersion)
+}
+
+func TestABSWrongPassword(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	c := newABSClient(t, a, clock, WithLogin("root", "wrong"))
+	_, err := c.CurrentUser(t.Context())
+	require.ErrorIs(t, err, ErrUnauthorized)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, CredentialPassword, e.Credential)
+	assert.Equal(t, "Unauthorized", e.Message, "ABS's plain-text 401 without a content type")
+	assert.Contains(t, e.Hint, "wrong username or password")
+
+	_, err = c.Login(t.Context(), "alice", "")
+	require.Error(t, err, "a missing password is ABS's 400")
+}
+
+func TestABSProactiveRefreshBeforeExpiry(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	var rotations []Session
+	var mu sync.Mutex
+	c := newABSClient(t, a, clock, WithLogin("root", "root"),
+		WithSessionHook(func(s Session) { mu.Lock(); rotations = append(rotations, s); mu.Unlock() }))
+	_, err := c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	first := c.Session()
+
+	clock.Advance(59*time.Minute + 45*time.Second) // inside the refresh margin
+	_, err = c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, a.Refreshes(), "refreshed before the token expired")
+	assert.Equal(t, 1, a.Logins())
+	second := c.Session()
+	assert.NotEqual(t, first.Token, second.Token)
+	assert.NotEqual(t, first.RefreshToken, second.RefreshToken, "the rotated refresh token is kept")
+	assert.Equal(t, first.RefreshToken, a.LastHeader("POST", "/auth/refresh").Get("X-Refresh-Token"))
+	mu.Lock()
+	assert.Len(t, rotations, 2, "the caller is told about the sign-in and the rotation")
+	mu.Unlock()
+}
+
+// hammer runs fn in n goroutines at once and fails on any error.
+func hammer(t *testing.T, n int, fn func() error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		wg.Go(func() { errs <- fn() })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+func TestABSExpiredAccessToken100Goroutines(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	me := func(c *Client) func() error {
+		return func() error { _, err := c.CurrentUser(t.Context()); return err }
+	}
+
+	// The client knows the expiry: the first goroutine refreshes, the
+	// others wait for it.
+	c := newABSClient(t, a, clock, WithLogin("root", "root"))
+	require.NoError(t, me(c)())
+	clock.Advance(2 * time.Hour)
+	hammer(t, 100, me(c))
+	assert.Equal(t, 1, a.Refreshes(), "100 goroutines meeting an expired access token cause exactly one refresh")
+
+	// The expiry is unknown (a session restored without it): all 100 get
+	// a 401, and still only one refreshes.
+	fresh := newABSClient(t, a, clock, WithLogin("root", "root"))
+	require.NoError(t, me(fresh)())
+	s := fresh.Session()
+	s.Expiry = time.Time{}
+	c2 := newABSClient(t, a, clock, WithSession(s))
+	clock.Advance(2 * time.Hour)
+	before := a.Refreshes()
+	hammer(t, 100, me(c2))
+	assert.Equal(t, before+1, a.Refreshes(), "100 rejected requests cause exactly one refresh")
+	assert.Equal(t, 2, a.Logins())
+}
+
+func TestABSRefreshFailsThenSignsInAgain(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	c := newABSClient(t, a, clock, WithLogin("root", "root"))
+	_, err := c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	clock.Advance(31 * 24 * time.Hour) // refresh token expired too
+	_, err = c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 2, a.Logins(), "with both tokens expired the client signs in again")
+}
+
+func TestABSSavedSessionRestores(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	c := newABSClient(t, a, clock, WithLogin("root", "root"))
+	_, err := c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	data, err := json.Marshal(c.Session())
+	require.NoError(t, err)
+
+	// The service restarts: no password, only the stored session.
+	var saved Session
+	require.NoError(t, json.Unmarshal(data, &saved))
+	c2 := newABSClient(t, a, clock, WithSession(&saved))
+	u, err := c2.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "root", u.Username)
+	assert.Equal(t, 1, a.Logins())
+
+	clock.Advance(2 * time.Hour) // access token expired: refresh, no password needed
+	_, err = c2.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, a.Refreshes())
+	assert.Equal(t, 1, a.Logins())
+
+	clock.Advance(31 * 24 * time.Hour)
+	_, err = c2.CurrentUser(t.Context())
+	require.ErrorIs(t, err, ErrUnauthorized, "without a password the caller must sign in again")
+}
+
+func TestABSRateLimit(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	a.SetRateLimit(3, 10*time.Minute)
+	a.SetTokenExpiry(2*time.Minute, 30*24*time.Hour)
+	c := newABSClient(t, a, clock, WithLogin("root", "root"))
+	for range 3 {
+		_, err := c.Login(t.Context(), "root", "root")
+		require.NoError(t, err)
+	}
+	_, err := c.Login(t.Context(), "root", "root")
+	require.ErrorIs(t, err, ErrRateLimited)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Positive(t, e.RetryAfter)
+	assert.Equal(t, "Too many authentication requests", e.Message)
+
+	// A rate-limited refresh keeps the session: the user is not logged out.
+	before := c.Session()
+	clock.Advance(3 * time.Minute) // the access token expired; the limiter's window has not
+	_, err = c.CurrentUser(t.Context())
+	require.ErrorIs(t, err, ErrRateLimited, "the refresh waits out short limits only; this one is minutes")
+	require.ErrorAs(t, err, &e)
+	assert.Greater(t, e.RetryAfter, DefaultRetryAfterCap)
+	assert.Equal(t, before.RefreshToken, c.Session().RefreshToken, "a 429 never signs the user out")
+
+	clock.Advance(10 * time.Minute)
+	_, err = c.CurrentUser(t.Context())
+	require.NoError(t, err)
+}
+
+func TestABSRefreshRetriesShortRateLimit(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	c := newABSClient(t, a, clock, WithLogin("root", "root"))
+	_, err := c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	clock.Advance(2 * time.Hour)
+	a.Faults.FailNextOn("/auth/refresh", 1, http.StatusTooManyRequests, 0)
+	_, err = c.CurrentUser(t.Context())
+	require.NoError(t, err, "a 429 within the cap is waited out for refresh")
+	assert.Equal(t, 1, a.Refreshes())
+}
+
+func TestABSLogout(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	c := newABSClient(t, a, clock, WithLogin("root", "root"))
+	_, err := c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	refresh := c.Session().RefreshToken
+	require.NoError(t, c.Logout(t.Context()))
+	assert.Equal(t, refresh, a.LastHeader("POST", "/logout").Get("X-Refresh-Token"))
+	assert.Nil(t, c.Session())
+	require.NoError(t, c.Logout(t.Context()), "idempotent")
+	assert.Equal(t, 1, a.Requests("POST", "/logout"))
+
+	// The logged-out refresh token no longer works.
+	c2 := newABSClient(t, a, clock, WithSession(&Session{Server: Audiobookshelf, RefreshToken: refresh}))
+	_, err = c2.CurrentUser(t.Context())
+	require.ErrorIs(t, err, ErrUnauthorized)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "Invalid refresh token", e.Message)
+
+	// All devices.
+	c3 := newABSClient(t, a, clock, WithLogin("root", "root"))
+	c4 := newABSClient(t, a, clock, WithLogin("root", "root"))
+	_, err = c3.CurrentUser(t.Context())
+	require.NoError(t, err)
+	_, err = c4.CurrentUser(t.Context())
+	require.NoError(t, err)
+	other := c4.Session().RefreshToken
+	require.NoError(t, c3.Logout(t.Context(), LogoutAllDevices()))
+	c5 := newABSClient(t, a, clock, WithSession(&Session{Server: Audiobookshelf, RefreshToken: other}))
+	_, err = c5.CurrentUser(t.Context())
+	require.ErrorIs(t, err, ErrUnauthorized, "allDevices ended the other session too")
+}
+
+func TestABSAPIKeys(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	c := newABSClient(t, a, clock, WithLogin("root", "root"))
+
+	k, err := c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "sdk"})
+	require.NoError(t, err)
+	assert.True(t, k.Active, "the SDK creates keys active, unlike the server's default")
+	assert.True(t, k.ExpiresAt.IsZero())
+	assert.NotEmpty(t, k.UserID)
+	claims, ok := decodeJWT(k.Secret)
+	require.True(t, ok)
+	assert.Equal(t, "api", claims.Type)
+
+	kc := newABSClient(t, a, clock, WithAPIKey(k.Secret))
+	u, err := kc.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "root", u.Username)
+	assert.Equal(t, "Bearer "+k.Secret, a.LastHeader("GET", "/api/me").Get("Authorization"))
+
+	// Deactivated: 401 that says it is an API key and may be inactive.
+	info, err := c.SetAPIKeyActive(t.Context(), k.ID, false)
+	require.NoError(t, err)
+	assert.False(t, info.Active)
+	_, err = kc.CurrentUser(t.Context())
+	require.ErrorIs(t, err, ErrUnauthorized)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, CredentialAPIKey, e.Credential)
+	assert.Contains(t, e.Hint, "inactive")
+	assert.NotContains(t, e.Error(), k.Secret)
+	_, err = c.SetAPIKeyActive(t.Context(), k.ID, true)
+	require.NoError(t, err)
+	_, err = kc.CurrentUser(t.Context())
+	require.NoError(t, err)
+
+	// Inactive on request, with an expiry, for another user.
+	alice, err := newABSClient(t, a, clock, WithLogin("alice", "alice-pw")).CurrentUser(t.Context())
+	require.NoError(t, err)
+	k2, err := c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "alice", UserID: alice.ID, ExpiresIn: time.Hour, Inactive: true})
+	require.NoError(t, err)
+	assert.False(t, k2.Active)
+	assert.Equal(t, clock.Now().Add(time.Hour).Unix(), k2.ExpiresAt.Unix())
+
+	keys, err := c.ListAPIKeys(t.Context())
+	require.NoError(t, err)
+	require.Len(t, keys, 2)
+	byName := map[string]APIKeyInfo{keys[0].Name: keys[0], keys[1].Name: keys[1]}
+	assert.Equal(t, "alice", byName["alice"].Username)
+	assert.Equal(t, alice.ID, byName["alice"].UserID)
+
+	// Expired key: the diagnosis says so.
+	_, err = c.SetAPIKeyActive(t.Context(), k2.ID, true)
+	require.NoError(t, err)
+	clock.Advance(2 * time.Hour)
+	_, err = newABSClient(t, a, clock, WithAPIKey(k2.Secret)).CurrentUser(t.Context())
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, CredentialAPIKey, e.Credential)
+	assert.Contains(t, e.Hint, "expired at")
+
+	// A plain user cannot manage keys: 403 plain text.
+	_, err = newABSClient(t, a, clock, WithLogin("alice", "alice-pw")).ListAPIKeys(t.Context())
+	require.ErrorIs(t, err, ErrForbidden)
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "Forbidden", e.Message)
+
+	require.NoError(t, c.DeleteAPIKey(t.Context(), k.ID))
+	assert.ErrorIs(t, c.DeleteAPIKey(t.Context(), k.ID), ErrNotFound)
+	_, err = kc.CurrentUser(t.Context())
+	require.ErrorIs(t, err, ErrUnauthorized, "a deleted key stops working")
+
+	// Client-side validation.
+	_, err = c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{})
+	var ce *ConfigError
+	assert.ErrorAs(t, err, &ce)
+	_, err = c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "x", ExpiresIn: time.Millisecond})
+	assert.ErrorAs(t, err, &ce)
+	_, err = c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "x", UserID: "no-such-user"})
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, http.StatusBadRequest, e.StatusCode)
+}
+
+func TestABSRotateAPIKeyKeepsUser(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	admin := newABSClient(t, a, clock, WithLogin("root", "root"))
+	alice, err := newABSClient(t, a, clock, WithLogin("alice", "alice-pw")).CurrentUser(t.Context())
+	require.NoError(t, err)
+	old, err := admin.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "bridge", UserID: alice.ID})
+	require.NoError(t, err)
+
+	nk, err := admin.RotateAPIKey(t.Context(), old.ID, CreateAPIKeyRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, alice.ID, nk.UserID, "the new key acts as the old key's user")
+	u, err := newABSClient(t, a, clock, WithAPIKey(nk.Secret)).CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "alice", u.Username)
+	_, err = newABSClient(t, a, clock, WithAPIKey(old.Secret)).CurrentUser(t.Context())
+	assert.ErrorIs(t, err, ErrUnauthorized)
+
+	// Verification fails: the new key is deleted, the old one kept.
+	a.Faults.FailNextOn("/api/me", 1, http.StatusUnauthorized, -1)
+	_, err = admin.RotateAPIKey(t.Context(), nk.ID, CreateAPIKeyRequest{})
+	var re *RotationError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "verify", re.Stage)
+	keys, err := admin.ListAPIKeys(t.Context())
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	assert.Equal(t, nk.ID, keys[0].ID)
+}
+
+func TestABSLegacyTokenFlagged(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := newTestLogger(&logs, &mu)
+	c := newABSClient(t, a, clock, WithAPIKey(a.LegacyToken("root")), WithLogger(logger))
+	u, err := c.CurrentUser(t.Context())
+	require.NoError(t, err, "the legacy token is still accepted")
+	assert.True(t, u.Audiobookshelf.DeprecatedToken)
+	mu.Lock()
+	assert.Contains(t, logs.String(), "legacy user token")
+	mu.Unlock()
+}
+
+func TestABSUnauthorizedDiagnosis(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	login := newABSClient(t, a, clock, WithLogin("root", "root"))
+	_, err := login.CurrentUser(t.Context())
+	require.NoError(t, err)
+	s := login.Session()
+
+	tests := []struct {
+		name, token, credential, hint string
+	}{
+		{"refresh token as bearer", s.RefreshToken, CredentialRefreshToken, "cannot authenticate"},
+		{"garbage", "not-a-jwt", CredentialAPIKey, "not a token"},
+		{"forged key", fakeJWT(`{"keyId":"x","type":"api","iat":1}`), CredentialAPIKey, "inactive"},
+		{"forged legacy", fakeJWT(`{"userId":"x","username":"y","iat":1}`), CredentialLegacyToken, "deprecated"},
+		{"expired access token", fakeJWT(`{"userId":"x","type":"access","exp":1}`), CredentialAccessToken, "expired at 1970"},
+	}
+	for _, tt := range tests {
+		_, err := newABSClient(t, a, clock, WithAPIKey(tt.token)).CurrentUser(t.Context())
+		require.ErrorIs(t, err, ErrUnauthorized, tt.name)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, tt.credential, e.Credential, tt.name)
+		assert.Contains(t, e.Hint, tt.hint, tt.name)
+		assert.NotContains(t, e.Error(), tt.token, tt.name)
+	}
+	_, err = newABSClient(t, a, clock).CurrentUser(t.Context())
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, CredentialNone, e.Credential)
+}
+
+func fakeJWT(payload string) string {
+	return "eyJhbGciOiJIUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(payload)) + ".c2ln"
+}
+
+func TestABSStatusProvidersHealth(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	c := newABSClient(t, a, clock)
+	info, err := c.Probe(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, &ServerInfo{Server: Audiobookshelf, Version: "2.36.0", Initialized: true, AuthMethods: []string{"local"}}, info)
+	ps, err := c.ListOAuthProviders(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, ps)
+
+	a.EnableOpenID("Sign in with Authentik")
+	ps, err = c.ListOAuthProviders(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []OAuthProvider{{ID: "openid", Name: "Sign in with Authentik", LoginURL: a.URL + "auth/openid"}}, ps)
+	info, err = c.Probe(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, []string{"local", "openid"}, info.AuthMethods)
+
+	h, err := c.Health(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "OK", h.Status)
+
+	un := authtest.NewAudiobookshelfUninitialised()
+	defer un.Close()
+	info, err = newTestClient(t, Audiobookshelf, un.URL).Probe(t.Context())
+	require.NoError(t, err)
+	assert.False(t, info.Initialized)
+
+	// The router base path: both URLs reach the same server.
+	c2 := newABSClient(t, a, clock, WithLogin("root", "root"))
+	c2.baseURL += "audiobookshelf/"
+	u, err := c2.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "root", u.Username)
+}
+
+func TestABSOpenIDPKCE(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	c := newABSClient(t, a, clock)
+	_, err := c.StartOpenIDLogin(t.Context(), "audiobookshelf://oauth")
+	require.Error(t, err, "OpenID not configured: the server's 500 page")
+
+	a.EnableOpenID("Login with OpenId")
+	l, err := c.StartOpenIDLogin(t.Context(), "audiobookshelf://oauth")
+	require.NoError(t, err)
+	assert.NotContains(t, l.AuthURL, l.CodeVerifier)
+	assert.GreaterOrEqual(t, len(l.CodeVerifier), 43)
+
+	// The "browser": follows redirects until it lands on the app's URI.
+	browser := &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if req.URL.Scheme != "http" {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	resp, err := browser.Get(l.AuthURL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	callback := resp.Header.Get("Location")
+	require.True(t, strings.HasPrefix(callback, "audiobookshelf://oauth"), callback)
+
+	_, err = c.FinishOpenIDLogin(t.Context(), l, "audiobookshelf://oauth?code=x&state=forged")
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce, "a callback with another state is refused")
+
+	s, err := c.FinishOpenIDLogin(t.Context(), l, callback)
+	require.NoError(t, err)
+	assert.NotEmpty(t, s.Token)
+	assert.NotEmpty(t, s.RefreshToken)
+	u, err := c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "root", u.Username)
+
+	// A tampered verifier fails the exchange.
+	l2, err := c.StartOpenIDLogin(t.Context(), "audiobookshelf://oauth")
+	require.NoError(t, err)
+	resp, err = browser.Get(l2.AuthURL)
+	require.NoError(t, err)
+	resp.Body.Close()
+	l2.CodeVerifier = strings.Repeat("x", 43)
+	_, err = c.FinishOpenIDLogin(t.Context(), l2, resp.Header.Get("Location"))
+	require.Error(t, err)
+
+	_, err = c.FinishOpenIDLogin(t.Context(), &OpenIDLogin{}, "x")
+	assert.ErrorAs(t, err, &ce)
+	_, err = c.FinishOpenIDLogin(t.Context(), l, "audiobookshelf://oauth?error=access_denied")
+	assert.ErrorIs(t, err, ErrUnauthorized)
+}
+
+func TestABSUnsupportedAndPaths(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	c := newABSClient(t, a, clock, WithLogin("root", "root"))
+	_, err := c.ConvertSessionToCookie(t.Context())
+	assert.ErrorIs(t, err, errors.ErrUnsupported)
+	assert.ErrorIs(t, c.DeleteAPIKey(t.Context(), ".."), ErrInvalidPath)
+	err = c.Do(t.Context(), "GET", "api/no-such-route", nil, nil)
+	require.ErrorIs(t, err, ErrNotFound)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "Cannot GET /api/no-such-route", e.Message, "the Express HTML page's text")
+}
