@@ -146,6 +146,11 @@ func New(server Server, baseURL string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if spec.validate != nil {
+		if err := spec.validate(c, auth); err != nil {
+			return nil, err
+		}
+	}
 	if auth != nil {
 		c.setAuthenticator(auth)
 		if spec.warn != nil && c.logger != nil {
@@ -518,6 +523,9 @@ func (cl *call) jsonBody(v any) error {
 	switch b := v.(type) {
 	case nil:
 		return nil
+	case io.Reader:
+		return configErr("Do", "a request body must be a value to encode as JSON or a []byte, not an io.Reader (%T): "+
+			"bytes are replayed on retries without copying, a stream could not be", b)
 	case json.RawMessage:
 		cl.body = b
 	case []byte:
@@ -654,7 +662,7 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Reque
 	}
 	h := req.Header
 	for k, v := range c.headers {
-		h[k] = v
+		h[k] = v[:len(v):len(v)] // shared, but an append can never write into it
 	}
 	if cl.ctype != "" {
 		h["Content-Type"] = []string{cl.ctype}
@@ -958,11 +966,15 @@ func joinPath(prefix string, params ...string) (string, error) {
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // secretSet is the set of credential strings the client knows, used to mask
-// them in server messages that echo them back.
+// them in server messages that echo them back. It keeps the most recent
+// maxSecrets: a service that refreshes a token every hour must not grow it
+// forever, and old tokens have expired.
 type secretSet struct {
 	mu   sync.RWMutex
 	list []string
 }
+
+const maxSecrets = 32
 
 func (s *secretSet) add(secrets ...string) {
 	s.mu.Lock()
@@ -971,6 +983,9 @@ func (s *secretSet) add(secrets ...string) {
 		if len(v) >= 4 && !containsString(s.list, v) {
 			s.list = append(s.list, v)
 		}
+	}
+	if n := len(s.list) - maxSecrets; n > 0 {
+		s.list = append(s.list[:0:0], s.list[n:]...)
 	}
 }
 

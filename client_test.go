@@ -3,6 +3,7 @@ package authclient
 import (
 	"bytes"
 	"context"
+	"fmt"
 
 	"io"
 	"log/slog"
@@ -602,6 +603,39 @@ func TestDefaultTransportKeepsIdleConnections(t *testing.T) {
 	assert.Nil(t, c.hc.Jar)
 	assert.Zero(t, c.hc.Timeout, "http.Client.Timeout would cut off bodies")
 	c.CloseIdleConnections()
+}
+
+func TestRequestBodyKinds(t *testing.T) {
+	t.Parallel()
+	var got atomic.Value
+	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(r.Header.Get("Content-Type") + " " + string(b))
+		_, _ = io.WriteString(w, `{}`)
+	})
+	c := newTestClient(t, Komga, srv.URL)
+	require.NoError(t, c.Do(t.Context(), "PUT", "x", []byte(`{"raw":1}`), nil))
+	assert.Equal(t, `application/json {"raw":1}`, got.Load())
+	require.NoError(t, c.Do(t.Context(), "PUT", "x", struct {
+		A int `json:"a"`
+	}{2}, nil))
+	assert.Equal(t, `application/json {"a":2}`, got.Load())
+	err := c.Do(t.Context(), "PUT", "x", strings.NewReader(`{}`), nil)
+	var ce *ConfigError
+	assert.ErrorAs(t, err, &ce, "a stream cannot be replayed: refused, not silently encoded as {}")
+	err = c.Do(t.Context(), "PUT", "x", func() {}, nil)
+	assert.Error(t, err, "unencodable bodies fail before sending")
+}
+
+func TestSecretSetIsBounded(t *testing.T) {
+	t.Parallel()
+	var s secretSet
+	for i := range 1000 {
+		s.add(fmt.Sprintf("token-%04d", i))
+	}
+	assert.Len(t, s.list, maxSecrets)
+	assert.Equal(t, "REDACTED", s.scrub("token-0999"))
+	assert.Equal(t, "token-0001", s.scrub("token-0001"), "long-expired tokens are forgotten")
 }
 
 func TestBackoff(t *testing.T) {
