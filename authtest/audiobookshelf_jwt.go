@@ -145,15 +145,7 @@ func absISO(t time.Time) string {
 }
 
 // absMarshal encodes v like JSON.stringify: no HTML escaping, no newline.
-func absMarshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
+func absMarshal(v any) ([]byte, error) { return marshalCompact(v) }
 
 // absTruthy applies JavaScript truthiness to a decoded JSON value.
 func absTruthy(v any) bool {

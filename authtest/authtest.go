@@ -23,6 +23,7 @@
 package authtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"net"
 	"net/http"
@@ -322,6 +323,19 @@ func (c *Clock) Advance(d time.Duration) {
 	} else {
 		c.offset += d
 	}
+}
+
+// marshalCompact encodes v as the fakes' servers do (Node's JSON.stringify,
+// Python's json.dumps with compact separators, FastAPI): no HTML escaping
+// and no trailing newline.
+func marshalCompact(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // writeJSON answers with status and v encoded as JSON.

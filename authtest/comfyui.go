@@ -1607,15 +1607,7 @@ func (f comfyFloat) MarshalJSON() ([]byte, error) {
 	return []byte(s), nil
 }
 
-func comfyMarshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
+func comfyMarshal(v any) ([]byte, error) { return marshalCompact(v) }
 
 // comfyMarshalPython encodes v as Python's json.dumps does: ", " and ": "
 // separators, non-ASCII and DEL as \uXXXX, \b and \f short escapes.

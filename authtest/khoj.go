@@ -1194,13 +1194,11 @@ func khojValidation(errs ...khojValErr) khojResp {
 // khojJSONResp encodes v like FastAPI's JSONResponse: compact, no HTML
 // escaping.
 func khojJSONResp(status int, v any) khojResp {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
+	b, err := marshalCompact(v)
+	if err != nil {
 		return khojServerError()
 	}
-	return khojResp{status: status, ctype: "application/json", body: bytes.TrimSuffix(b.Bytes(), []byte("\n"))}
+	return khojResp{status: status, ctype: "application/json", body: b}
 }
 
 func khojDetail(status int, detail string) khojResp {
