@@ -17,9 +17,12 @@ type Health struct {
 	ComfyUI *ComfyUIHealth
 }
 
-// Health checks that the server is up, without credentials: Komga's
-// /actuator/health, Audiobookshelf's /ping and /healthcheck, ComfyUI's
-// /health. A server that answers but reports itself unhealthy gives an
+// Health checks that the server is up: Komga's /actuator/health and
+// Audiobookshelf's /ping and /healthcheck, which need no credentials and
+// get none (Komga would answer a stale key with 401 even there), and
+// ComfyUI's /health, which gets the client's credentials so that a
+// reverse proxy guarding it lets it through (the API-key patch itself
+// ignores them there). A server that answers but reports itself unhealthy gives an
 // [*Error] matching [ErrUnavailable]. Health says nothing about whether the
 // client's credentials are valid (ComfyUI's /health answers 200 whatever key
 // is sent): use [Client.CurrentUser] or, for ComfyUI, [Client.CheckAuth].

@@ -49,8 +49,9 @@ type ServerInfo struct {
 	Anonymous bool
 }
 
-// Probe checks, without credentials, that the server at the base URL is the
-// configured server and says what it can about it. Anything else answering
+// Probe checks that the server at the base URL is the configured server and
+// says what it can about it. It needs no credentials (ComfyUI's sends the
+// client's, for a reverse proxy in front of it). Anything else answering
 // gives an error matching [ErrUnexpectedServer].
 func (c *Client) Probe(ctx context.Context) (*ServerInfo, error) {
 	if c.spec.probe == nil {

@@ -70,6 +70,10 @@ type serverSpec struct {
 	setKeyActive   func(ctx context.Context, c *Client, id string, active bool) (*APIKeyInfo, error)
 	// warn returns a warning about a credential, logged once by New.
 	warn func(a Authenticator) string
+	// validate, if set, checks the resolved authenticator (nil for none)
+	// against the rest of the configuration (the WithHeader headers in
+	// c.headers); New returns its error, a *ConfigError.
+	validate func(c *Client, a Authenticator) error
 	// cookieLogout ends a session given as a SessionCookie.
 	cookieLogout func(ctx context.Context, c *Client, a *cookieAuth, o logoutOptions) error
 

@@ -316,10 +316,15 @@ func LogoutAllDevices() LogoutOption { return func(o *logoutOptions) { o.allDevi
 
 // Logout ends the client's session on the server and forgets it: Komga's
 // session (and remember-me cookie), Audiobookshelf's refresh token, a
-// session cookie given with [SessionCookie]. It is idempotent: without a
-// session (API keys, Basic auth, already logged out) it does nothing and
-// returns nil. After Logout the client sends no session until [Client.Login].
+// session cookie given with [SessionCookie] (Komga, Khoj). It is
+// idempotent: without a session (API keys, Basic auth, already logged out)
+// it does nothing and returns nil. After Logout the client sends no session
+// until [Client.Login]. A server with no sessions at all (ComfyUI: one
+// static key) returns an error matching errors.ErrUnsupported.
 func (c *Client) Logout(ctx context.Context, opts ...LogoutOption) error {
+	if c.spec.sessions == nil && c.spec.sessionCookie == "" {
+		return c.spec.unsupportedErr("Logout")
+	}
 	o := logoutOptions{method: http.MethodPost}
 	for _, opt := range opts {
 		if opt != nil {
