@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -98,6 +99,9 @@ func APIKeyIn(p Placement, key string) Authenticator {
 type keyAuth struct {
 	p   Placement
 	key string
+
+	once sync.Once
+	hdr  []string // the header value, built once; capped so appends copy
 }
 
 func (a *keyAuth) validate() error {
@@ -122,11 +126,19 @@ func (a *keyAuth) validate() error {
 }
 
 func (a *keyAuth) Authenticate(req *http.Request) error {
+	a.once.Do(func() {
+		v := a.key
+		if a.p.kind == placeBearer {
+			v = "Bearer " + a.key
+		}
+		a.hdr = []string{v}
+		a.hdr = a.hdr[:1:1]
+	})
 	switch a.p.kind {
 	case placeHeader:
-		req.Header[http.CanonicalHeaderKey(a.p.name)] = []string{a.key}
+		req.Header[http.CanonicalHeaderKey(a.p.name)] = a.hdr
 	case placeBearer:
-		req.Header["Authorization"] = []string{"Bearer " + a.key}
+		req.Header["Authorization"] = a.hdr
 	case placeQuery:
 		q := req.URL.Query()
 		q.Set(a.p.name, a.key)

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"mime"
 	"net"
 	"net/http"
 	"net/url"
@@ -248,29 +247,37 @@ func (c *Client) newHTTPClient(o options) *http.Client {
 		base = t
 	}
 	return &http.Client{
-		Transport:     &transport{base: base, scheme: c.base.Scheme, host: canonicalHost(c.base), timeout: timeout},
+		Transport:     &transport{base: base, origin: originOf(c.base), timeout: timeout},
 		CheckRedirect: c.checkRedirect,
 		// No Jar: the client sets the cookies it means to send itself. An
 		// API key must never travel with a session cookie (Komga #2099).
 	}
 }
 
-// canonicalHost returns host:port with the scheme's default port filled in.
-func canonicalHost(u *url.URL) string {
-	host, port := u.Hostname(), u.Port()
+// origin is a scheme, host and port, compared without allocating.
+type origin struct{ scheme, host, port string }
+
+func originOf(u *url.URL) origin {
+	port := u.Port()
 	if port == "" {
 		port = "80"
 		if u.Scheme == "https" {
 			port = "443"
 		}
 	}
-	return net.JoinHostPort(strings.ToLower(host), port)
+	return origin{scheme: u.Scheme, host: u.Hostname(), port: port}
+}
+
+// same reports whether u has this origin (host names compare
+// case-insensitively).
+func (o origin) same(u *url.URL) bool {
+	p := originOf(u)
+	return p.scheme == o.scheme && p.port == o.port && strings.EqualFold(p.host, o.host)
 }
 
 // sameOrigin reports whether u has the base URL's scheme, host and port.
 func (c *Client) sameOrigin(u *url.URL) bool {
-	t := c.hc.Transport.(*transport)
-	return u.Scheme == t.scheme && canonicalHost(u) == t.host
+	return c.hc.Transport.(*transport).origin.same(u)
 }
 
 // checkRedirect follows only same-origin redirects that do not lead to a
@@ -298,15 +305,14 @@ func (c *Client) relativePath(u *url.URL) (string, bool) {
 // layer cannot flush the shared connection pool after a failure.
 type transport struct {
 	base    http.RoundTripper
-	scheme  string
-	host    string
+	origin  origin
 	timeout time.Duration
 }
 
 var errOtherOrigin = errors.New("authclient: refusing to send a request to another origin")
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Scheme != t.scheme || canonicalHost(req.URL) != t.host {
+	if !t.origin.same(req.URL) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
@@ -503,6 +509,8 @@ type call struct {
 	onResponse func(resp *http.Response) error
 	// onError may adjust the error built for a failed answer.
 	onError func(e *Error)
+
+	limit io.LimitedReader // bounds the decoded answer
 }
 
 func newCall(method, path string) *call {
@@ -712,7 +720,8 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 	if err := expectJSON(resp); err != nil {
 		return c.unexpected(resp, req.Request, err.Error(), ErrUnauthorized)
 	}
-	dec := json.NewDecoder(io.LimitReader(resp.Body, maxJSONResponseLength))
+	cl.limit = io.LimitedReader{R: resp.Body, N: maxJSONResponseLength} // in the call: no allocation
+	dec := json.NewDecoder(&cl.limit)
 	if err := dec.Decode(cl.out); err != nil {
 		msg := "decoding the JSON answer: " + err.Error()
 		if errors.Is(err, io.EOF) {
@@ -726,15 +735,9 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 // expectJSON rejects an HTML page where JSON was expected: on these servers
 // that is a sign-in page served in place of the API.
 func expectJSON(resp *http.Response) error {
-	ct := resp.Header.Get("Content-Type")
-	if ct == "" {
-		return nil
-	}
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		return nil
-	}
-	if mt == "text/html" || mt == "application/xhtml+xml" {
+	mt, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
+	mt = strings.TrimSpace(mt)
+	if strings.EqualFold(mt, "text/html") || strings.EqualFold(mt, "application/xhtml+xml") {
 		return errors.New("the server answered with an HTML page where JSON was expected (a sign-in page?)")
 	}
 	return nil
@@ -812,11 +815,23 @@ func (c *Client) classifyRedirect(e *Error, resp *http.Response, req *http.Reque
 }
 
 // drainClose reads what is left of a body, up to a limit, so the
-// connection can be reused, then closes it.
+// connection can be reused (a chunked answer's last chunk is often still
+// unread after decoding), then closes it. Past the limit, closing the
+// connection is cheaper than reading on.
 func drainClose(body io.ReadCloser) {
-	_, _ = io.Copy(io.Discard, io.LimitReader(body, maxDrain))
+	bp := drainBufs.Get().(*[]byte)
+	for n, reads := 0, 0; n < maxDrain && reads < 1024; reads++ {
+		k, err := body.Read(*bp)
+		n += k
+		if err != nil {
+			break
+		}
+	}
+	drainBufs.Put(bp)
 	_ = body.Close()
 }
+
+var drainBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
 
 // CallOption adjusts one [Client.Do] call.
 type CallOption func(*call) error
@@ -840,7 +855,11 @@ func Query(v any) CallOption {
 			}
 		}
 		if cl.query == nil {
-			cl.query = url.Values{}
+			if _, caller := v.(url.Values); !caller {
+				cl.query = vals // ours alone: use it as it is
+				return nil
+			}
+			cl.query = make(url.Values, len(vals))
 		}
 		for k, vs := range vals {
 			cl.query[k] = append(cl.query[k], vs...)

@@ -391,7 +391,7 @@ func TestRedirectHTTPSToHTTPRefused(t *testing.T) {
 
 func TestOriginGuardInTransport(t *testing.T) {
 	t.Parallel()
-	tr := &transport{base: http.DefaultTransport, scheme: "http", host: "127.0.0.1:1"}
+	tr := &transport{base: http.DefaultTransport, origin: origin{scheme: "http", host: "127.0.0.1", port: "1"}}
 	req, _ := http.NewRequest("GET", "http://127.0.0.1:2/x", strings.NewReader("body"))
 	_, err := tr.RoundTrip(req)
 	assert.ErrorIs(t, err, errOtherOrigin)
