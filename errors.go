@@ -538,34 +538,81 @@ func redactURL(u *url.URL) string {
 }
 
 // redactQuery redacts credential values in a raw query string, keeping the
-// order and the other values as they were.
+// order and the other values as they were. A value that is itself a URL
+// with a query (a sign-in page's next=, a redirect_uri) has that nested
+// query redacted too: Khoj's 303 to /login?next=<the original URL> carries
+// the token of an unauthenticated DELETE /auth/token?token=… that way.
 func redactQuery(raw string) string {
-	if !queryHasCredential(raw) {
+	return redactQueryDepth(raw, 0)
+}
+
+// maxNestedURLs bounds how deep redactQuery looks into URLs inside query
+// values.
+const maxNestedURLs = 3
+
+func redactQueryDepth(raw string, depth int) string {
+	if !queryHasCredential(raw, depth) {
 		return raw
 	}
 	parts := strings.Split(raw, "&")
 	for i, p := range parts {
-		k, _, hasValue := strings.Cut(p, "=")
+		k, v, hasValue := strings.Cut(p, "=")
+		if !hasValue {
+			continue
+		}
 		name, err := url.QueryUnescape(k)
 		if err != nil {
 			name = k
 		}
-		if hasValue && credentialParams[strings.ToLower(name)] {
+		if credentialParams[strings.ToLower(name)] {
 			parts[i] = k + "=REDACTED"
+		} else if nv, ok := redactNestedURL(v, depth); ok {
+			parts[i] = k + "=" + nv
 		}
 	}
 	return strings.Join(parts, "&")
 }
 
-func queryHasCredential(raw string) bool {
+// redactNestedURL redacts the query of a query value that is itself a URL
+// with a query, and returns it re-encoded; ok is false when nothing needed
+// redacting. A value that cannot be decoded but might hide a nested query
+// is replaced by REDACTED rather than risk printing a secret.
+func redactNestedURL(v string, depth int) (string, bool) {
+	if depth >= maxNestedURLs || !mayNestQuery(v) {
+		return v, false
+	}
+	dec, err := url.QueryUnescape(v)
+	if err != nil {
+		return "REDACTED", true
+	}
+	before, q, ok := strings.Cut(dec, "?")
+	if !ok {
+		return v, false
+	}
+	red := redactQueryDepth(q, depth+1)
+	if red == q {
+		return v, false
+	}
+	return url.QueryEscape(before + "?" + red), true
+}
+
+// mayNestQuery reports whether a raw query value may hold a URL with a
+// query: a "?", escaped or not.
+func mayNestQuery(v string) bool {
+	return strings.Contains(v, "?") || strings.Contains(v, "%3F") || strings.Contains(v, "%3f")
+}
+
+// queryHasCredential reports whether a raw query string has a credential
+// parameter, or (above the depth limit) a value that may nest one.
+func queryHasCredential(raw string, depth int) bool {
 	for raw != "" {
 		var p string
 		p, raw, _ = strings.Cut(raw, "&")
-		k, _, _ := strings.Cut(p, "=")
+		k, v, _ := strings.Cut(p, "=")
 		if name, err := url.QueryUnescape(k); err == nil {
 			k = name
 		}
-		if credentialParams[strings.ToLower(k)] {
+		if credentialParams[strings.ToLower(k)] || depth < maxNestedURLs && mayNestQuery(v) {
 			return true
 		}
 	}

@@ -177,6 +177,12 @@ func TestRedactURL(t *testing.T) {
 		{"http://h/p?api%5Fkey=S", "http://h/p?api%5Fkey=REDACTED"},
 		{"http://h/p#frag", "http://h/p"},
 		{"http://h/a%2Fb", "http://h/a%2Fb"},
+		// Khoj's 303 to its sign-in page carries the original URL, token included.
+		{"http://h/login?next=http%3A%2F%2Fh%2Fauth%2Ftoken%3Ftoken%3Dkk-S", "http://h/login?next=http%3A%2F%2Fh%2Fauth%2Ftoken%3Ftoken%3DREDACTED"},
+		{"http://h/login?next=/auth/token?token=kk-S&x=1", "http://h/login?next=%2Fauth%2Ftoken%3Ftoken%3DREDACTED&x=1"},
+		{"http://h/login?next=%2Fa%3Fnext%3D%252Fb%253Fcode%253DS", "http://h/login?next=%2Fa%3Fnext%3D%252Fb%253Fcode%253DREDACTED"},
+		{"http://h/login?next=http%3A%2F%2Fh%2Fchat%3Fq%3D1", "http://h/login?next=http%3A%2F%2Fh%2Fchat%3Fq%3D1"},
+		{"http://h/login?next=%zz%3Ftoken%3DS", "http://h/login?next=REDACTED"},
 	}
 	for _, tt := range tests {
 		u, err := url.Parse(tt.in)
