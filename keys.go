@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // APIKeyInfo describes an API key (Khoj: an API token) without its secret.
@@ -186,9 +187,11 @@ func rotatedName(old string, now time.Time) string {
 	if i := strings.LastIndex(old, suffix); i >= 0 {
 		old = old[:i]
 	}
-	name := old + suffix + now.UTC().Format("2006-01-02 15:04:05") + ")"
-	if len(name) > 50 { // Khoj's limit
-		name = name[len(name)-50:]
+	stamp := suffix + now.UTC().Format("2006-01-02 15:04:05") + ")"
+	// Khoj's limit is 50 characters: shorten the old name, on a character
+	// boundary, rather than lose the stamp.
+	if max := 50 - len(stamp); utf8.RuneCountInString(old) > max {
+		old = string([]rune(old)[:max])
 	}
-	return name
+	return old + stamp
 }

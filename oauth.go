@@ -81,6 +81,9 @@ type User struct {
 	// Audiobookshelf holds Audiobookshelf's account type, permissions and
 	// whether a deprecated legacy token was used.
 	Audiobookshelf *AudiobookshelfUser
+	// Khoj holds Khoj's account details (photo, premium, version) and
+	// whether it is the anonymous default user.
+	Khoj *KhojUser
 }
 
 // CheckAuth verifies, as cheaply as the server allows, that the server

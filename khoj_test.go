@@ -1,0 +1,620 @@
+package authclient
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/selfhost-sdk/authclient/authtest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	khojAlice = "alice@example.org"
+	khojBob   = "bob@example.org"
+)
+
+// setupKhoj starts a fake Khoj mounted under /khoj (as behind a reverse
+// proxy) on a frozen clock, with Alice and Bob as users.
+func setupKhoj(t *testing.T) (*authtest.Khoj, *authtest.Clock) {
+	t.Helper()
+	clock := authtest.NewClock(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	k := authtest.NewKhoj(authtest.WithPrefix("/khoj"), authtest.WithClock(clock))
+	t.Cleanup(k.Close)
+	k.AddUser(khojAlice)
+	k.AddUser(khojBob)
+	return k, clock
+}
+
+// assertNoSecret fails if err's text, in any form, holds one of secrets.
+func assertNoSecret(t *testing.T, err error, secrets ...string) {
+	t.Helper()
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q"} {
+		out := fmt.Sprintf(verb, err)
+		for _, s := range secrets {
+			assert.NotContains(t, out, s, "%s of the error leaks a secret", verb)
+		}
+	}
+}
+
+func TestKhojCurrentUserWithTokenAndSession(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	tok := k.AddToken(khojAlice, "script")
+	for name, opt := range map[string]Option{
+		"token":          WithAPIKey(tok),
+		"bearer":         WithAuthenticator(BearerToken(tok)),
+		"session cookie": WithAuthenticator(SessionCookie(Khoj, k.SessionCookie(khojAlice).Value)),
+	} {
+		c := newTestClient(t, Khoj, k.URL, opt)
+		u, err := c.CurrentUser(t.Context())
+		require.NoError(t, err, name)
+		assert.Equal(t, khojAlice, u.Email, name)
+		assert.Equal(t, khojAlice, u.Username, name)
+		assert.Empty(t, u.ID, "Khoj returns no user id")
+		require.NotNil(t, u.Khoj, name)
+		assert.Equal(t, "2.0.0-beta.28", u.Khoj.Version, name)
+		assert.True(t, u.Khoj.Premium, name)
+		assert.False(t, u.Khoj.Anonymous, name)
+		require.NoError(t, c.CheckAuth(t.Context()), name)
+	}
+	h := k.LastHeader("GET", "/api/health")
+	assert.Empty(t, h.Get("Authorization"), "the last call used the session cookie only")
+	c := newTestClient(t, Khoj, k.URL, WithAPIKey(tok))
+	_, err := c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "Bearer "+tok, k.LastHeader("GET", "/api/v1/user").Get("Authorization"), "exactly \"Bearer \"")
+	assert.Empty(t, k.LastHeader("GET", "/api/v1/user").Get("Cookie"))
+}
+
+// Khoj says "not signed in" three ways; each is ErrUnauthorized.
+func TestKhojBadTokenEachUnauthenticatedForm(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	const bad = "kk-not-a-token-the-server-knows-0000000000000"
+	c := newTestClient(t, Khoj, k.URL, WithAPIKey(bad))
+
+	t.Run("403 Forbidden on API routes", func(t *testing.T) {
+		_, err := c.CurrentUser(t.Context())
+		require.ErrorIs(t, err, ErrUnauthorized)
+		assert.False(t, errors.Is(err, ErrForbidden), "Khoj's 403 means not signed in")
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, http.StatusForbidden, e.StatusCode)
+		assert.Equal(t, "Forbidden", e.Message)
+		assert.Equal(t, CredentialAPIKey, e.Credential)
+		assert.Contains(t, e.Hint, "never 401")
+		assertNoSecret(t, err, bad)
+	})
+	t.Run("303 to the sign-in page on /auth/token", func(t *testing.T) {
+		before := k.Requests("GET", "/login")
+		_, err := c.ListAPIKeys(t.Context())
+		require.ErrorIs(t, err, ErrUnauthorized)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, http.StatusSeeOther, e.StatusCode)
+		assert.Contains(t, e.Location, "/khoj/login?next=")
+		assert.Equal(t, CredentialAPIKey, e.Credential)
+		assert.Equal(t, before, k.Requests("GET", "/login"), "the sign-in page is never fetched")
+		assertNoSecret(t, err, bad)
+	})
+	t.Run("200 without an e-mail from /api/health", func(t *testing.T) {
+		err := c.CheckAuth(t.Context())
+		require.ErrorIs(t, err, ErrUnauthorized)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, http.StatusOK, e.StatusCode)
+		assert.Contains(t, e.Hint, "/api/health")
+		assertNoSecret(t, err, bad)
+	})
+	t.Run("the HTML page a followed redirect would give is not success", func(t *testing.T) {
+		err := c.Do(t.Context(), "GET", "settings", nil, nil)
+		require.ErrorIs(t, err, ErrUnauthorized)
+	})
+}
+
+func TestKhojUnauthorizedHints(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	tok := k.AddToken(khojAlice, "script")
+	stale := k.SessionCookie(khojAlice).Value + "x"
+	for name, tt := range map[string]struct {
+		opt  Option
+		cred string
+		hint string
+	}{
+		"no credentials":      {WithAuthenticator(NoAuth()), CredentialNone, "no credentials were sent"},
+		"lower-case bearer":   {WithAuthenticator(APIKeyIn(InHeader("Authorization"), "bearer "+tok)), CredentialAPIKey, "case-sensitive"},
+		"token in X-API-Key":  {WithAuthenticator(APIKeyIn(InHeader("X-API-Key"), tok)), CredentialAPIKey, "only from Authorization: Bearer"},
+		"token in the query":  {WithAuthenticator(APIKeyIn(InQuery("token"), tok)), CredentialAPIKey, "only from Authorization: Bearer"},
+		"not a kk- token":     {WithAPIKey("0123456789abcdef"), CredentialAPIKey, "does not start with \"kk-\""},
+		"deleted token":       {WithAPIKey("kk-deleted"), CredentialAPIKey, "may have been deleted"},
+		"tampered cookie":     {WithAuthenticator(SessionCookie(Khoj, stale)), CredentialSessionCookie, "session cookie was rejected"},
+		"space inside bearer": {WithAuthenticator(APIKeyIn(InHeader("Authorization"), "Bearer  "+tok)), CredentialAPIKey, "white space"},
+	} {
+		c := newTestClient(t, Khoj, k.URL, tt.opt)
+		_, err := c.CurrentUser(t.Context())
+		require.ErrorIs(t, err, ErrUnauthorized, name)
+		var e *Error
+		require.ErrorAs(t, err, &e, name)
+		assert.Equal(t, tt.cred, e.Credential, name)
+		assert.Contains(t, e.Hint, tt.hint, name)
+		assertNoSecret(t, err, tok, stale)
+	}
+}
+
+// An unauthenticated DELETE /auth/token?token=… is answered with a 303 whose
+// next= carries the original URL, token included: it must not reach the
+// error.
+func TestKhojTokenInRedirectIsRedacted(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	secret := k.AddToken(khojAlice, "victim")
+	c := newTestClient(t, Khoj, k.URL, WithAPIKey("kk-wrong"))
+	err := c.Do(t.Context(), "DELETE", "auth/token", nil, nil, Query(url.Values{"token": {secret}}))
+	require.ErrorIs(t, err, ErrUnauthorized)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Contains(t, e.Location, "next=")
+	assert.Contains(t, e.Location, "REDACTED")
+	assert.Contains(t, e.URL, "token=REDACTED")
+	assertNoSecret(t, err, secret)
+	assert.Len(t, k.Tokens(khojAlice), 1)
+}
+
+func TestKhojTokens(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	c := newTestClient(t, Khoj, k.URL, WithAPIKey(k.AddToken(khojAlice, "first")))
+
+	created, err := c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "backup script"})
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(created.Secret, "kk-"))
+	assert.Equal(t, "backup script", created.Name)
+	assert.True(t, created.Active)
+	assert.Len(t, created.ID, 16)
+	assert.NotContains(t, created.Secret, created.ID)
+	assert.NotContains(t, fmt.Sprintf("%v %+v", created, *created), created.Secret)
+
+	random, err := c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{})
+	require.NoError(t, err)
+	assert.Regexp(t, `^[A-Z][a-z]+ [A-Z][a-z]+$`, random.Name, "Khoj names an unnamed token")
+	assert.Contains(t, k.LastHeader("POST", "/auth/token").Get("Authorization"), "Bearer kk-")
+
+	keys, err := c.ListAPIKeys(t.Context())
+	require.NoError(t, err)
+	require.Len(t, keys, 3)
+	assert.Equal(t, "first", keys[0].Name)
+	assert.Equal(t, created.ID, keys[1].ID)
+	assert.Equal(t, random.ID, keys[2].ID)
+	for _, key := range keys {
+		assert.NotContains(t, key.ID, "kk-", "ids are fingerprints, not tokens")
+	}
+
+	// Delete by id and by the token itself; both are checked.
+	require.NoError(t, c.DeleteAPIKey(t.Context(), created.ID))
+	require.NoError(t, c.DeleteAPIKey(t.Context(), random.Secret))
+	assert.Len(t, k.Tokens(khojAlice), 1)
+
+	// Khoj answers 200 to deleting nothing; the SDK says so.
+	err = c.DeleteAPIKey(t.Context(), created.ID)
+	require.ErrorIs(t, err, ErrNotFound)
+	bobs := k.AddToken(khojBob, "bob's")
+	err = c.DeleteAPIKey(t.Context(), bobs)
+	require.ErrorIs(t, err, ErrNotFound, "another user's token")
+	assertNoSecret(t, err, bobs)
+	assert.Len(t, k.Tokens(khojBob), 1)
+	assert.Zero(t, k.Requests("DELETE", "/auth/token")-2, "nothing is sent for an unknown token")
+}
+
+func TestKhojCreateTokenRefusesWhatKhojCannotDo(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	c := newTestClient(t, Khoj, k.URL, WithAPIKey(k.AddToken(khojAlice, "first")))
+	for name, r := range map[string]CreateAPIKeyRequest{
+		"expiry":   {Name: "x", ExpiresIn: time.Hour},
+		"inactive": {Name: "x", Inactive: true},
+		"user":     {Name: "x", UserID: "2"},
+	} {
+		_, err := c.CreateAPIKey(t.Context(), r)
+		require.ErrorIs(t, err, errors.ErrUnsupported, name)
+	}
+	_, err := c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: strings.Repeat("é", 51)})
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, 0, k.Requests("POST", "/auth/token"), "refused before anything is sent")
+	_, err = c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: strings.Repeat("é", 50)})
+	require.NoError(t, err, "50 characters is Khoj's limit, not 50 bytes")
+}
+
+func TestKhojCreateTokenIsNeverRetried(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	c := newTestClient(t, Khoj, k.URL, WithAPIKey(k.AddToken(khojAlice, "first")))
+	k.Faults.FailNextOn("/auth/token", 1, http.StatusServiceUnavailable, 0)
+	_, err := c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "once"})
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.Equal(t, 1, k.Requests("POST", "/auth/token"))
+	assert.Len(t, k.Tokens(khojAlice), 1)
+}
+
+// khojIgnoringDeletes puts a proxy in front of k that answers every DELETE
+// /auth/token with Khoj's 200 null without passing it on, as a server
+// whose delete silently fails would.
+func khojIgnoringDeletes(t *testing.T, k *authtest.Khoj) string {
+	t.Helper()
+	target, err := url.Parse(k.URL)
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: target.Scheme, Host: target.Host})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete && strings.HasSuffix(r.URL.Path, "/auth/token") {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte("null"))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + target.Path
+}
+
+func TestKhojDeleteTokenStillListed(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	tok := k.AddToken(khojAlice, "first")
+	doomed := k.AddToken(khojAlice, "doomed")
+	c := newTestClient(t, Khoj, khojIgnoringDeletes(t, k), WithAPIKey(tok))
+	err := c.DeleteAPIKey(t.Context(), doomed)
+	require.ErrorIs(t, err, ErrUnexpectedServer)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Contains(t, e.Message, "still listed")
+	assertNoSecret(t, err, doomed, tok)
+}
+
+func TestKhojRotateToken(t *testing.T) {
+	t.Parallel()
+	k, clock := setupKhoj(t)
+	old := k.AddToken(khojAlice, "a name long enough to be cut short by rotation")
+	c := newTestClient(t, Khoj, k.URL, WithAPIKey(old), withClock(clock.Now))
+	keys, err := c.ListAPIKeys(t.Context())
+	require.NoError(t, err)
+
+	nk, err := c.RotateAPIKey(t.Context(), keys[0].ID, CreateAPIKeyRequest{})
+	require.NoError(t, err)
+	assert.Equal(t, "a name long enough t (rotated 2026-11-30 12:00:00)", nk.Name, "within Khoj's 50 characters")
+	assert.Equal(t, []string{nk.Secret}, k.Tokens(khojAlice), "the old token is gone")
+	u, err := c.CurrentUser(t.Context())
+	require.NoError(t, err, "the client switched to the new token")
+	assert.Equal(t, khojAlice, u.Email)
+
+	// The new token fails its check: it is deleted, the old one kept.
+	k.Faults.FailNextOn("/api/v1/user", 1, http.StatusForbidden, -1)
+	_, err = c.RotateAPIKey(t.Context(), nk.ID, CreateAPIKeyRequest{Name: "next"})
+	var re *RotationError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "verify", re.Stage)
+	require.NoError(t, re.RollbackErr)
+	assert.Equal(t, []string{nk.Secret}, k.Tokens(khojAlice))
+	assertNoSecret(t, err, nk.Secret, old)
+}
+
+func TestKhojMagicLinkSignIn(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	c := newTestClient(t, Khoj, k.URL)
+	const newcomer = "New.User@Example.org"
+	require.NoError(t, c.SendMagicLink(t.Context(), newcomer))
+	code := k.MagicCode(newcomer)
+	require.Len(t, code, 6)
+	assert.Empty(t, k.LastHeader("POST", "/auth/magic").Get("Authorization"))
+
+	require.NoError(t, c.VerifyMagicLink(t.Context(), newcomer, code))
+	u, err := c.CurrentUser(t.Context())
+	require.NoError(t, err, "signed in with the session cookie")
+	assert.Equal(t, "new.user@example.org", u.Email)
+	assert.Contains(t, k.LastHeader("GET", "/api/v1/user").Get("Cookie"), "session=")
+	assert.Equal(t, 0, k.Requests("GET", "/"), "the 307 to / is not followed")
+
+	tok, err := c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "minted"})
+	require.NoError(t, err)
+	assert.Equal(t, []string{tok.Secret}, k.Tokens(newcomer))
+
+	// The code is single-use.
+	err = c.VerifyMagicLink(t.Context(), newcomer, code)
+	require.ErrorIs(t, err, ErrUnauthorized)
+}
+
+func TestKhojBootstrapToken(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	c := newTestClient(t, Khoj, k.URL)
+	require.NoError(t, c.SendMagicLink(t.Context(), khojAlice))
+	tok, err := c.BootstrapToken(t.Context(), khojAlice, k.MagicCode(khojAlice), "ci")
+	require.NoError(t, err)
+	assert.Equal(t, "ci", tok.Name)
+	assert.Equal(t, []string{tok.Secret}, k.Tokens(khojAlice))
+	_, err = c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "Bearer "+tok.Secret, k.LastHeader("GET", "/api/v1/user").Get("Authorization"), "the client uses the new token")
+	assert.Empty(t, k.LastHeader("GET", "/api/v1/user").Get("Cookie"))
+
+	// A bad name is refused before the code is spent.
+	require.NoError(t, c.SendMagicLink(t.Context(), khojBob))
+	_, err = c.BootstrapToken(t.Context(), khojBob, k.MagicCode(khojBob), strings.Repeat("x", 51))
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	_, err = c.BootstrapToken(t.Context(), khojBob, k.MagicCode(khojBob), "")
+	require.NoError(t, err, "the code was not used up by the refused call")
+
+	// A wrong code: nothing is minted.
+	require.NoError(t, c.SendMagicLink(t.Context(), khojAlice))
+	_, err = c.BootstrapToken(t.Context(), khojAlice, "000000", "again")
+	require.ErrorIs(t, err, ErrUnauthorized)
+	assert.Len(t, k.Tokens(khojAlice), 1)
+}
+
+func TestKhojMagicLinkErrors(t *testing.T) {
+	t.Parallel()
+	k, clock := setupKhoj(t)
+	c := newTestClient(t, Khoj, k.URL)
+	ctx := t.Context()
+
+	t.Run("wrong code", func(t *testing.T) {
+		require.NoError(t, c.SendMagicLink(ctx, khojAlice))
+		wrong := "999999"
+		if k.MagicCode(khojAlice) == wrong {
+			wrong = "999998"
+		}
+		err := c.VerifyMagicLink(ctx, khojAlice, wrong)
+		require.ErrorIs(t, err, ErrUnauthorized)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, KhojWrongCode, e.Code)
+		assert.Equal(t, CredentialNone, e.Credential)
+		assert.Contains(t, e.URL, "code=REDACTED")
+		assertNoSecret(t, err, wrong)
+	})
+	t.Run("expired code", func(t *testing.T) {
+		require.NoError(t, c.SendMagicLink(ctx, khojBob))
+		code := k.MagicCode(khojBob)
+		clock.Advance(5*time.Minute + time.Second)
+		err := c.VerifyMagicLink(ctx, khojBob, code)
+		require.ErrorIs(t, err, ErrUnauthorized)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, KhojCodeExpired, e.Code)
+		assert.Contains(t, e.Hint, "5 minutes")
+		assertNoSecret(t, err, code)
+	})
+	t.Run("unknown user", func(t *testing.T) {
+		err := c.VerifyMagicLink(ctx, "nobody@example.org", "123456")
+		require.ErrorIs(t, err, ErrNotFound)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, KhojUnknownUser, e.Code)
+		assert.Equal(t, "User not found.", e.Message)
+	})
+	t.Run("address Khoj refuses", func(t *testing.T) {
+		err := c.SendMagicLink(ctx, "someone@invalid.test")
+		require.ErrorIs(t, err, ErrNotFound)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, KhojInvalidEmail, e.Code)
+	})
+	t.Run("malformed address", func(t *testing.T) {
+		err := c.SendMagicLink(ctx, "not an address")
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, http.StatusUnprocessableEntity, e.StatusCode)
+		assert.NotEmpty(t, e.Message)
+	})
+	t.Run("empty input", func(t *testing.T) {
+		var ce *ConfigError
+		require.ErrorAs(t, c.SendMagicLink(ctx, " "), &ce)
+		require.ErrorAs(t, c.VerifyMagicLink(ctx, "", "123456"), &ce)
+		require.ErrorAs(t, c.VerifyMagicLink(ctx, khojAlice, ""), &ce)
+	})
+}
+
+func TestKhojMagicLinkRateLimitsAreNotRetried(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	c := newTestClient(t, Khoj, k.URL)
+	ctx := t.Context()
+	const addr = "limited@example.org"
+
+	// 10 codes per user in 24 hours; the 11th is refused, once.
+	var err error
+	for range 11 {
+		if err = c.SendMagicLink(ctx, addr); err != nil {
+			break
+		}
+	}
+	require.ErrorIs(t, err, ErrRateLimited)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "Ran out of login attempts. Please wait before trying again.", e.Message)
+	assert.Contains(t, e.Hint, "10 per user")
+	assert.Equal(t, 11, k.Requests("POST", "/auth/magic"), "a 429 is not retried")
+
+	// 20 requests per address in 24 hours, counted before the user lookup:
+	// an address Khoj refuses never gets a user, so only this limit applies.
+	for range 21 {
+		if err = c.SendMagicLink(ctx, "someone@invalid.test"); errors.Is(err, ErrRateLimited) {
+			break
+		}
+		require.ErrorIs(t, err, ErrNotFound)
+	}
+	require.ErrorIs(t, err, ErrRateLimited)
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "Too many requests for your email address. Please wait before trying again.", e.Message)
+	assert.Equal(t, 32, k.Requests("POST", "/auth/magic"))
+
+	// 10 code checks per user in 24 hours, successful or not.
+	for range 11 {
+		if err = c.VerifyMagicLink(ctx, khojAlice, "000000"); errors.Is(err, ErrRateLimited) {
+			break
+		}
+		require.ErrorIs(t, err, ErrUnauthorized)
+	}
+	require.ErrorIs(t, err, ErrRateLimited)
+	require.ErrorAs(t, err, &e)
+	assert.Contains(t, e.Message, "Ran out of login attempts")
+	assert.Equal(t, 11, k.Requests("GET", "/auth/magic"))
+}
+
+func TestKhojOAuthProviders(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	c := newTestClient(t, Khoj, k.URL, WithAPIKey("kk-even-a-bad-token"))
+	ps, err := c.ListOAuthProviders(t.Context())
+	require.NoError(t, err)
+	assert.Empty(t, ps, "no GOOGLE_CLIENT_ID, no Google sign-in")
+	assert.NotNil(t, ps)
+
+	k.SetGoogleClientID("1234.apps.googleusercontent.com")
+	ps, err = c.ListOAuthProviders(t.Context())
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	assert.Equal(t, OAuthProvider{ID: "google", Name: "Google", LoginURL: k.URL + "auth/login",
+		ClientID: "1234.apps.googleusercontent.com", RedirectURI: "/auth/redirect"}, ps[0])
+	assert.Empty(t, k.LastHeader("GET", "/auth/oauth/metadata").Get("Authorization"), "public: no credentials sent")
+}
+
+func TestKhojProbeAndHealth(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	c := newTestClient(t, Khoj, k.URL)
+	info, err := c.Probe(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, Khoj, info.Server)
+	assert.False(t, info.Anonymous)
+	h, err := c.Health(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "OK", h.Status)
+
+	anon := authtest.NewKhojAnonymous()
+	t.Cleanup(anon.Close)
+	ca := newTestClient(t, Khoj, anon.URL)
+	info, err = ca.Probe(t.Context())
+	require.NoError(t, err)
+	assert.True(t, info.Anonymous)
+	assert.Equal(t, "2.0.0-beta.28", info.Version)
+	h, err = ca.Health(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "OK", h.Status)
+
+	komga := authtest.NewKomga()
+	t.Cleanup(komga.Close)
+	_, err = newTestClient(t, Khoj, komga.URL).Probe(t.Context())
+	require.ErrorIs(t, err, ErrUnexpectedServer)
+}
+
+func TestKhojAnonymousMode(t *testing.T) {
+	t.Parallel()
+	k := authtest.NewKhojAnonymous()
+	t.Cleanup(k.Close)
+	c := newTestClient(t, Khoj, k.URL, WithAPIKey("kk-whatever"))
+	u, err := c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "default@example.com", u.Email)
+	assert.True(t, u.Khoj.Anonymous)
+	require.NoError(t, c.CheckAuth(t.Context()))
+
+	_, err = c.ListAPIKeys(t.Context())
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+	assert.Contains(t, err.Error(), "anonymous mode")
+	_, err = c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "x"})
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+	err = c.DeleteAPIKey(t.Context(), "0123456789abcdef")
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+	var ue *UnsupportedError
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, "DeleteAPIKey", ue.Op)
+	_, err = c.RotateAPIKey(t.Context(), "0123456789abcdef", CreateAPIKeyRequest{})
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+	require.ErrorIs(t, c.SendMagicLink(t.Context(), khojAlice), errors.ErrUnsupported)
+	require.ErrorIs(t, c.VerifyMagicLink(t.Context(), khojAlice, "123456"), errors.ErrUnsupported)
+	_, err = c.ListOAuthProviders(t.Context())
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+
+	cs := newTestClient(t, Khoj, k.URL, WithAuthenticator(SessionCookie(Khoj, "anything")))
+	require.NoError(t, cs.Logout(t.Context()), "no sessions: nothing to end")
+}
+
+func TestKhojLogout(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	c := newTestClient(t, Khoj, k.URL, WithAuthenticator(SessionCookie(Khoj, k.SessionCookie(khojAlice).Value)))
+	_, err := c.CurrentUser(t.Context())
+	require.NoError(t, err)
+
+	require.NoError(t, c.Logout(t.Context()))
+	assert.Equal(t, 1, k.Requests("GET", "/auth/logout"))
+	assert.Equal(t, 0, k.Requests("GET", "/"), "the 307 to / is not followed")
+	require.NoError(t, c.Logout(t.Context()), "idempotent")
+	assert.Equal(t, 1, k.Requests("GET", "/auth/logout"))
+	_, err = c.CurrentUser(t.Context())
+	require.ErrorIs(t, err, ErrUnauthorized)
+	assert.Empty(t, k.LastHeader("GET", "/api/v1/user").Get("Cookie"), "the session is forgotten")
+
+	// A token is not a session: Logout sends nothing.
+	ct := newTestClient(t, Khoj, k.URL, WithAPIKey(k.AddToken(khojAlice, "t")))
+	require.NoError(t, ct.Logout(t.Context()))
+	assert.Equal(t, 1, k.Requests("GET", "/auth/logout"))
+}
+
+func TestKhojUnsupported(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	c := newTestClient(t, Khoj, k.URL, WithAPIKey(k.AddToken(khojAlice, "t")))
+	ctx := t.Context()
+	_, err := c.Login(ctx, khojAlice, "pw")
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+	assert.Contains(t, err.Error(), "magic link")
+	_, err = c.SetAPIKeyActive(ctx, "x", false)
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+	_, err = c.ListLibraries(ctx)
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+	_, err = c.ConvertSessionToCookie(ctx)
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+	_, err = c.StartOpenIDLogin(ctx, "app://cb")
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+	_, err = New(Khoj, k.URL, WithLogin(khojAlice, "pw"))
+	require.Error(t, err, "no password sign-in to configure")
+	assert.Equal(t, 0, k.TotalRequests()-k.Requests("POST", "/auth/token")-k.Requests("GET", "/auth/token"))
+
+	// The Khoj-only methods on another server's client.
+	kc := newTestClient(t, Komga, "http://127.0.0.1:1/")
+	require.ErrorIs(t, kc.SendMagicLink(ctx, khojAlice), errors.ErrUnsupported)
+	require.ErrorIs(t, kc.VerifyMagicLink(ctx, khojAlice, "1"), errors.ErrUnsupported)
+	_, err = kc.BootstrapToken(ctx, khojAlice, "1", "x")
+	require.ErrorIs(t, err, errors.ErrUnsupported)
+}
+
+func TestKhojNewFromEnv(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	tok := k.AddToken(khojAlice, "env")
+	for name, env := range map[string]map[string]string{
+		"variable": {"KHOJ_URL": k.URL, "KHOJ_API_KEY": tok},
+		"file":     {"KHOJ_URL": k.URL, "KHOJ_API_KEY_FILE": "/run/secrets/khoj"},
+	} {
+		lookup := func(name string) (string, bool) { v, ok := env[name]; return v, ok }
+		readFile := func(string) ([]byte, error) { return []byte(tok + "\n"), nil }
+		c, err := newFromEnv(Khoj, lookup, readFile, fast)
+		require.NoError(t, err, name)
+		u, err := c.CurrentUser(t.Context())
+		require.NoError(t, err, name)
+		assert.Equal(t, khojAlice, u.Email, name)
+		assert.Equal(t, "Bearer "+tok, k.LastHeader("GET", "/api/v1/user").Get("Authorization"), name)
+	}
+}
