@@ -64,9 +64,15 @@ func TestKhojCurrentUserWithTokenAndSession(t *testing.T) {
 		assert.True(t, u.Khoj.Premium, name)
 		assert.False(t, u.Khoj.Anonymous, name)
 		require.NoError(t, c.CheckAuth(t.Context()), name)
+		h := k.LastHeader("GET", "/api/health")
+		if name == "session cookie" {
+			assert.Empty(t, h.Get("Authorization"), "the session cookie only")
+			assert.Contains(t, h.Get("Cookie"), "session=")
+		} else {
+			assert.Equal(t, "Bearer "+tok, h.Get("Authorization"), name)
+			assert.Empty(t, h.Get("Cookie"), name)
+		}
 	}
-	h := k.LastHeader("GET", "/api/health")
-	assert.Empty(t, h.Get("Authorization"), "the last call used the session cookie only")
 	c := newTestClient(t, Khoj, k.URL, WithAPIKey(tok))
 	_, err := c.CurrentUser(t.Context())
 	require.NoError(t, err)
@@ -617,4 +623,11 @@ func TestKhojNewFromEnv(t *testing.T) {
 		assert.Equal(t, khojAlice, u.Email, name)
 		assert.Equal(t, "Bearer "+tok, k.LastHeader("GET", "/api/v1/user").Get("Authorization"), name)
 	}
+	env := map[string]string{"KHOJ_URL": k.URL, "KHOJ_USERNAME": khojAlice, "KHOJ_PASSWORD": "pw-secret"}
+	_, err := newFromEnv(Khoj, func(name string) (string, bool) { v, ok := env[name]; return v, ok }, nil)
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "KHOJ_USERNAME", ce.Setting)
+	assert.Contains(t, err.Error(), "KHOJ_API_KEY")
+	assertNoSecret(t, err, "pw-secret")
 }
