@@ -84,6 +84,8 @@ func FuzzRedactURL(f *testing.F) {
 	f.Add("http://h/p?api%5Fkey=SECRETVALUE")
 	f.Add("http://h/p?Token=SECRETVALUE;x")
 	f.Add("http://h/p?code=1&code=2&CODE")
+	f.Add("http://h/login?next=http%3A%2F%2Fh%2Fauth%2Ftoken%3Ftoken%3DSECRETVALUE")
+	f.Add("http://h/login?next=/a?next=%2Fb%3Fcode%3DSECRETVALUE")
 	f.Fuzz(func(t *testing.T, raw string) {
 		u, err := url.Parse(raw)
 		if err != nil || u.Scheme == "" || u.Host == "" {
@@ -97,15 +99,26 @@ func FuzzRedactURL(f *testing.F) {
 		if ru.User != nil {
 			t.Fatalf("userinfo survived in %q", out)
 		}
-		for k, vs := range ru.Query() {
-			if !credentialParams[strings.ToLower(k)] {
-				continue
-			}
-			for _, v := range vs {
+		checkRedactedQuery(t, ru.Query(), out, 0)
+	})
+}
+
+// checkRedactedQuery fails if a credential value survived in q, or in the
+// query of a URL held in one of q's values (as far as redactQuery looks).
+func checkRedactedQuery(t *testing.T, q url.Values, out string, depth int) {
+	for k, vs := range q {
+		for _, v := range vs {
+			if credentialParams[strings.ToLower(k)] {
 				if v != "REDACTED" && v != "" {
 					t.Fatalf("credential %s=%q survived in %q", k, v, out)
 				}
+				continue
+			}
+			if _, nested, ok := strings.Cut(v, "?"); ok && depth < maxNestedURLs {
+				if nq, err := url.ParseQuery(nested); err == nil {
+					checkRedactedQuery(t, nq, out, depth+1)
+				}
 			}
 		}
-	})
+	}
 }

@@ -1,6 +1,8 @@
 package authclient
 
 import (
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -630,4 +632,30 @@ func TestKhojNewFromEnv(t *testing.T) {
 	assert.Equal(t, "KHOJ_USERNAME", ce.Setting)
 	assert.Contains(t, err.Error(), "KHOJ_API_KEY")
 	assertNoSecret(t, err, "pw-secret")
+}
+
+// FuzzKhojTokenList decodes GET /auth/token answers: whatever the server
+// sends, decoding never panics, and every token kept is a non-empty string
+// whose fingerprint is 16 hex digits, not the token.
+func FuzzKhojTokenList(f *testing.F) {
+	f.Add([]byte(`[{"_state":{"adding":false,"db":"default"},"id":1,"user_id":2,"token":"kk-abc","name":"Brave Falcon","accessed_at":null}]`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`[{"token":1},{"token":null},"x",{"name":"n"},{"token":"kk-x","name":7}]`))
+	f.Add([]byte(`{"detail":"Forbidden"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var l khojTokenList
+		if err := json.Unmarshal(data, &l); err != nil {
+			return
+		}
+		for _, tok := range l {
+			if tok.Token == "" {
+				t.Fatalf("an empty token was kept from %q", data)
+			}
+			id := tok.info().ID
+			if _, err := hex.DecodeString(id); err != nil || len(id) != 16 || id == tok.Token {
+				t.Fatalf("fingerprint %q of %q", id, tok.Token)
+			}
+		}
+	})
 }
