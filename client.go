@@ -628,8 +628,11 @@ func (e *authFailure) Unwrap() error { return e.err }
 // rejected and what to check, from the request that carried it. The
 // server's table may know more (Audiobookshelf decodes its tokens).
 func (c *Client) diagnose(err error, auth Authenticator, req *http.Request) {
+	if err == nil {
+		return // before e is declared: errors.As makes it escape, an allocation per call
+	}
 	var e *Error
-	if err == nil || !errors.As(err, &e) || !errors.Is(e, ErrUnauthorized) {
+	if !errors.As(err, &e) || !errors.Is(e, ErrUnauthorized) {
 		return
 	}
 	if e.Credential == "" {
@@ -656,9 +659,11 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Reque
 	if cl.noRedirect {
 		ctx = context.WithValue(ctx, keyNoRedirect, true)
 	}
-	u := c.baseURL + cl.path
+	var u string
 	if len(cl.query) > 0 {
-		u += "?" + cl.query.Encode()
+		u = c.baseURL + cl.path + "?" + cl.query.Encode() // one concatenation, one allocation
+	} else {
+		u = c.baseURL + cl.path
 	}
 	var body any
 	if cl.body != nil {
