@@ -177,6 +177,35 @@ func TestKhojTokenInRedirectIsRedacted(t *testing.T) {
 	assert.Len(t, k.Tokens(khojAlice), 1)
 }
 
+// Behind a proxy that does not pass on the public host, Khoj builds its 303
+// on its own origin. That redirect is not followed (another origin) and
+// still means "not signed in".
+func TestKhojRedirectToInternalOriginIsUnauthorized(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	secret := k.AddToken(khojAlice, "victim")
+	target, err := url.Parse(k.URL)
+	require.NoError(t, err)
+	proxy := httptest.NewServer(&httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(&url.URL{Scheme: target.Scheme, Host: target.Host})
+		r.Out.Host = target.Host // the internal host, as a careless proxy sends it
+	}})
+	t.Cleanup(proxy.Close)
+	c := newTestClient(t, Khoj, proxy.URL+target.Path, WithAPIKey("kk-wrong"))
+
+	_, err = c.ListAPIKeys(t.Context())
+	require.ErrorIs(t, err, ErrUnauthorized)
+	assert.False(t, errors.Is(err, ErrRedirect))
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.True(t, strings.HasPrefix(e.Location, k.URL[:len(k.URL)-len(target.Path)]), e.Location)
+	assert.Equal(t, 0, k.Requests("GET", "/login"), "not followed")
+
+	err = c.Do(t.Context(), "DELETE", "auth/token", nil, nil, Query(url.Values{"token": {secret}}))
+	require.ErrorIs(t, err, ErrRedirect, "Do knows nothing of Khoj's sign-in page on another origin")
+	assertNoSecret(t, err, secret)
+}
+
 func TestKhojTokens(t *testing.T) {
 	t.Parallel()
 	k, _ := setupKhoj(t)
