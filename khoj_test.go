@@ -1,10 +1,12 @@
 package authclient
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -204,6 +206,28 @@ func TestKhojRedirectToInternalOriginIsUnauthorized(t *testing.T) {
 	err = c.Do(t.Context(), "DELETE", "auth/token", nil, nil, Query(url.Values{"token": {secret}}))
 	require.ErrorIs(t, err, ErrRedirect, "Do knows nothing of Khoj's sign-in page on another origin")
 	assertNoSecret(t, err, secret)
+}
+
+// The token a delete carries in its query string reaches no log line, and
+// no error when the delete is refused.
+func TestKhojDeleteTokenNeverLogged(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	own := k.AddToken(khojAlice, "own")
+	doomed := k.AddToken(khojAlice, "doomed")
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := newTestClient(t, Khoj, k.URL, WithAPIKey(own), WithLogger(logger))
+	require.NoError(t, c.DeleteAPIKey(t.Context(), doomed))
+	assert.Contains(t, logs.String(), "auth/token?token=REDACTED", "the delete was logged")
+
+	bad := newTestClient(t, Khoj, k.URL, WithAPIKey("kk-wrong"), WithLogger(logger))
+	err := bad.Do(t.Context(), "DELETE", "auth/token", nil, nil, Query(url.Values{"token": {own}}))
+	require.ErrorIs(t, err, ErrUnauthorized)
+	assertNoSecret(t, err, own, doomed)
+	assert.NotContains(t, logs.String(), own)
+	assert.NotContains(t, logs.String(), doomed)
+	assert.NotContains(t, logs.String(), "kk-wrong")
 }
 
 func TestKhojTokens(t *testing.T) {
