@@ -94,7 +94,7 @@ func (c *Client) authenticator() Authenticator {
 }
 
 func (c *Client) setAuthenticator(a Authenticator) {
-	c.secrets.add(secretsOf(a)...)
+	c.secrets.keep(secretsOf(a)...)
 	c.auth.Store(&authRef{a})
 }
 
@@ -280,17 +280,79 @@ func (c *Client) sameOrigin(u *url.URL) bool {
 	return c.hc.Transport.(*transport).origin.same(u)
 }
 
-// checkRedirect follows only same-origin redirects that do not lead to a
-// sign-in page, at most maxRedirects of them. Anything else stops at the
+// checkRedirect follows a redirect only when it is safe to send the
+// credentials again and the answer will mean what the caller asked: the
+// original request was a GET or HEAD (a redirected DELETE or POST would
+// become a GET of some page, and its 200 would look like success), the
+// target has the base URL's origin and stays under its path (another
+// application behind the same proxy must not see them), and it is not a
+// sign-in page; at most maxRedirects of them. Anything else stops at the
 // redirect response, which checkResponse turns into an error.
 func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= maxRedirects || noRedirects(req.Context()) || !c.sameOrigin(req.URL) {
+	if len(via) >= maxRedirects || noRedirects(req.Context()) || !c.sameOrigin(req.URL) || c.isLoginURL(req.URL) {
 		return http.ErrUseLastResponse
 	}
-	if rel, ok := c.relativePath(req.URL); ok && c.spec.isLoginPath(rel) {
+	if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
+		return http.ErrUseLastResponse
+	}
+	if _, ok := c.relativePath(req.URL); !ok {
 		return http.ErrUseLastResponse
 	}
 	return nil
+}
+
+// redactedURL is u as the client prints it: redacted (userinfo, credential
+// parameters), and with any credential the client knows masked wherever it
+// is (a key placed in a query parameter of the caller's naming, a token
+// inside a URL nested in a query value).
+func (c *Client) redactedURL(u *url.URL) string {
+	return c.secrets.scrub(redactURL(u))
+}
+
+// badLocationPrefix starts net/http's error for a redirect whose Location
+// header does not parse; the error quotes the header, which may hold a
+// credential (a sign-in page's next= with the original URL).
+const badLocationPrefix = "failed to parse Location header"
+
+// errBadLocation replaces that error.
+var errBadLocation = errors.New("the server redirected with a Location header that is not a valid URL")
+
+// transportError builds the error for a request that got no usable answer.
+// Its text never holds a credential: the URL is redacted, and a cause that
+// quotes one is masked.
+func (c *Client) transportError(method string, u *url.URL, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && strings.HasPrefix(ue.Err.Error(), badLocationPrefix) {
+		err = errBadLocation
+	}
+	te := newTransportError(c.spec.server, method, c.redactedURL(u), err).(*TransportError)
+	if msg := te.Err.Error(); c.secrets.scrub(msg) != msg {
+		te.Err = &maskedError{msg: c.secrets.scrub(msg), err: te.Err}
+	}
+	return te
+}
+
+// maskedError is an error whose text had a credential masked; it unwraps
+// to the original for errors.Is and errors.As.
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e *maskedError) Error() string { return e.msg }
+func (e *maskedError) Unwrap() error { return e.err }
+
+// isLoginURL reports whether u is the server's sign-in page on the base
+// URL's origin: under the base path, or at the root (a server behind a
+// proxy that strips a path prefix builds its redirects without it).
+func (c *Client) isLoginURL(u *url.URL) bool {
+	if !c.sameOrigin(u) {
+		return false
+	}
+	if rel, ok := c.relativePath(u); ok && c.spec.isLoginPath(rel) {
+		return true
+	}
+	return c.spec.isLoginPath(u.Path)
 }
 
 // relativePath returns u's path relative to the base URL's path.
@@ -431,7 +493,7 @@ func retryableTransportError(err error) bool {
 		msg := ue.Err.Error()
 		// net/http's own non-retryable failures have no exported type.
 		if strings.Contains(msg, "unsupported protocol scheme") || strings.Contains(msg, "invalid header") ||
-			strings.Contains(msg, "stopped after") {
+			strings.Contains(msg, "stopped after") || strings.HasPrefix(msg, badLocationPrefix) {
 			return false
 		}
 	}
@@ -468,7 +530,7 @@ func (c *Client) logRequest(_ retryablehttp.Logger, req *http.Request, attempt i
 	c.logger.LogAttrs(req.Context(), level, "authclient request",
 		slog.String("server", string(c.spec.server)),
 		slog.String("method", req.Method),
-		slog.String("url", redactURL(req.URL)),
+		slog.String("url", c.redactedURL(req.URL)),
 		slog.Int("attempt", attempt+1))
 }
 
@@ -480,7 +542,7 @@ func (c *Client) logResponse(_ retryablehttp.Logger, resp *http.Response) {
 	var ctx context.Context = context.Background()
 	var method, u string
 	if resp.Request != nil {
-		ctx, method, u = resp.Request.Context(), resp.Request.Method, redactURL(resp.Request.URL)
+		ctx, method, u = resp.Request.Context(), resp.Request.Method, c.redactedURL(resp.Request.URL)
 	}
 	c.logger.LogAttrs(ctx, level, "authclient response",
 		slog.String("server", string(c.spec.server)),
@@ -696,7 +758,7 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		if ctxErr := req.Context().Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = ctxErr
 		}
-		return newTransportError(c.spec.server, req.Method, redactURL(req.URL), err)
+		return c.transportError(req.Method, req.URL, err)
 	}
 	defer drainClose(resp.Body)
 	if cl.noRedirect && resp.StatusCode >= 300 && resp.StatusCode < 400 {
@@ -719,11 +781,19 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 			return err
 		}
 	}
-	if cl.out == nil {
+	// net/http sets Request.Response on a request it made to follow a
+	// redirect.
+	redirected := resp.Request != nil && resp.Request.Response != nil
+	if cl.out == nil && !redirected {
 		return nil
 	}
+	// An HTML page where JSON was expected, or at the end of a redirect
+	// (an API answers its own URL), is a sign-in page served in its place.
 	if err := expectJSON(resp); err != nil {
 		return c.unexpected(resp, req.Request, err.Error(), ErrUnauthorized)
+	}
+	if cl.out == nil {
+		return nil
 	}
 	cl.limit = io.LimitedReader{R: resp.Body, N: maxJSONResponseLength} // in the call: no allocation
 	dec := json.NewDecoder(&cl.limit)
@@ -752,7 +822,7 @@ func (c *Client) unexpected(resp *http.Response, req *http.Request, msg string, 
 	return &Error{
 		Server:     c.spec.server,
 		Method:     req.Method,
-		URL:        redactURL(req.URL),
+		URL:        c.redactedURL(req.URL),
 		StatusCode: resp.StatusCode,
 		Message:    c.secrets.scrub(msg),
 		kind:       kind,
@@ -771,7 +841,7 @@ func (c *Client) checkResponse(resp *http.Response, req *http.Request) error {
 	e := &Error{
 		Server:     c.spec.server,
 		Method:     req.Method,
-		URL:        redactURL(req.URL),
+		URL:        c.redactedURL(req.URL),
 		StatusCode: resp.StatusCode,
 		kind:       c.spec.kind(resp.StatusCode),
 	}
@@ -800,21 +870,25 @@ func (c *Client) classifyRedirect(e *Error, resp *http.Response, req *http.Reque
 		e.Location = "(unparseable)"
 		return
 	}
-	e.Location = redactURL(target)
-	if rel, ok := c.relativePath(target); ok && c.sameOrigin(target) && c.spec.isLoginPath(rel) {
+	e.Location = c.redactedURL(target)
+	if c.isLoginURL(target) {
 		e.kind = ErrUnauthorized
 		e.Hint = "the server redirected to its sign-in page"
 		return
 	}
+	e.kind = ErrRedirect
+	_, underBase := c.relativePath(target)
 	switch {
 	case !c.sameOrigin(target):
-		e.kind = ErrRedirect
 		e.Hint = "redirect to another origin not followed; credentials are only sent to " + c.base.Scheme + "://" + c.base.Host
 		if target.Scheme == "http" && req.URL.Scheme == "https" {
 			e.Hint = "redirect from https to http not followed"
 		}
+	case !underBase:
+		e.Hint = "redirect out of the base URL's path (" + c.base.Path + ") not followed: credentials are only sent under it"
+	case req.Method != http.MethodGet && req.Method != http.MethodHead:
+		e.Hint = "redirect of a " + req.Method + " not followed: it would become a GET of another page"
 	default:
-		e.kind = ErrRedirect
 		e.Hint = "redirect not followed"
 	}
 }
@@ -990,26 +1064,44 @@ func joinPath(prefix string, params ...string) (string, error) {
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // secretSet is the set of credential strings the client knows, used to mask
-// them in server messages that echo them back. It keeps the most recent
-// maxSecrets: a service that refreshes a token every hour must not grow it
-// forever, and old tokens have expired.
+// them in server messages that echo them back. The credentials the client
+// was given (passwords, API keys, cookies: kept) are never dropped; the
+// ones it collects on the way (session tokens, created keys: added) are
+// bounded to the most recent maxSecrets, so that a service refreshing a
+// token every hour does not grow the set forever (old tokens have expired).
+// Strings shorter than 4 bytes are not masked: replacing them would garble
+// messages without protecting anything.
 type secretSet struct {
-	mu   sync.RWMutex
-	list []string
+	mu     sync.RWMutex
+	kept   []string
+	recent []string
 }
 
 const maxSecrets = 32
 
+// keep adds long-lived credentials, which stay in the set.
+func (s *secretSet) keep(secrets ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range secrets {
+		if len(v) >= 4 && !containsString(s.kept, v) {
+			s.kept = append(s.kept, v)
+		}
+	}
+}
+
+// add adds credentials the client came across; only the most recent
+// maxSecrets of them stay.
 func (s *secretSet) add(secrets ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, v := range secrets {
-		if len(v) >= 4 && !containsString(s.list, v) {
-			s.list = append(s.list, v)
+		if len(v) >= 4 && !containsString(s.kept, v) && !containsString(s.recent, v) {
+			s.recent = append(s.recent, v)
 		}
 	}
-	if n := len(s.list) - maxSecrets; n > 0 {
-		s.list = append(s.list[:0:0], s.list[n:]...)
+	if n := len(s.recent) - maxSecrets; n > 0 {
+		s.recent = append(s.recent[:0:0], s.recent[n:]...)
 	}
 }
 
@@ -1019,9 +1111,11 @@ func (s *secretSet) scrub(text string) string {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, v := range s.list {
-		if strings.Contains(text, v) {
-			text = strings.ReplaceAll(text, v, "REDACTED")
+	for _, list := range [2][]string{s.kept, s.recent} {
+		for _, v := range list {
+			if strings.Contains(text, v) {
+				text = strings.ReplaceAll(text, v, "REDACTED")
+			}
 		}
 	}
 	return text

@@ -374,6 +374,99 @@ func TestRedirects(t *testing.T) {
 	assert.ErrorIs(t, err, ErrRedirect)
 }
 
+// Redirects that would send the credentials where they do not belong, or
+// turn a DELETE into a GET of some page whose 200 looks like success, are
+// not followed.
+func TestRedirectsNotFollowed(t *testing.T) {
+	t.Parallel()
+	var gets sync.Map // paths the server saw as GET
+	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			gets.Store(r.URL.Path, r.Header.Get("X-API-Key"))
+		}
+		switch r.URL.Path {
+		case "/komga/api/thing":
+			http.Redirect(w, r, "/komga/api/moved", http.StatusFound)
+		case "/komga/api/out":
+			http.Redirect(w, r, "/other-app/data", http.StatusFound)
+		case "/komga/api/root-login":
+			http.Redirect(w, r, "/login?next=x", http.StatusSeeOther) // a proxy stripped /komga
+		case "/komga/api/page":
+			http.Redirect(w, r, "/komga/sso/auth", http.StatusFound)
+		case "/komga/sso/auth", "/other-app/data", "/login", "/komga/api/moved":
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = io.WriteString(w, "<html>sign in</html>")
+		}
+	})
+	c := newTestClient(t, Komga, srv.URL+"/komga/", WithAPIKey("KEY-123456"))
+	seen := func(path string) bool { _, ok := gets.Load(path); return ok }
+
+	for _, m := range []string{"DELETE", "POST", "PUT", "PATCH"} {
+		err := c.Do(t.Context(), m, "api/thing", nil, nil)
+		require.ErrorIs(t, err, ErrRedirect, m)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, http.StatusFound, e.StatusCode)
+		assert.Contains(t, e.Hint, "redirect of a "+m+" not followed")
+	}
+	assert.False(t, seen("/komga/api/moved"), "a redirected DELETE or POST never becomes a GET")
+
+	err := c.Do(t.Context(), "GET", "api/out", nil, nil)
+	require.ErrorIs(t, err, ErrRedirect)
+	assert.Contains(t, err.Error(), "out of the base URL's path")
+	assert.False(t, seen("/other-app/data"), "another application on the same origin sees nothing")
+
+	err = c.Do(t.Context(), "GET", "api/root-login", nil, nil)
+	require.ErrorIs(t, err, ErrUnauthorized, "the sign-in page at the root is still the sign-in page")
+	assert.False(t, seen("/login"))
+
+	// A followed GET that ends on an HTML page is a sign-in page, even
+	// when the caller expected no JSON.
+	err = c.Do(t.Context(), "GET", "api/page", nil, nil)
+	require.ErrorIs(t, err, ErrUnauthorized)
+	assert.True(t, seen("/komga/sso/auth"))
+}
+
+// A redirect whose Location does not parse: net/http's error quotes the
+// header, which may carry the original URL and its token. It is replaced,
+// and not retried.
+func TestRedirectWithBadLocation(t *testing.T) {
+	t.Parallel()
+	const token = "kk-SUPERSECRET-token-0123456789"
+	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "/log%zzin?next="+url.QueryEscape("http://"+r.Host+r.URL.String()))
+		w.WriteHeader(http.StatusSeeOther)
+	})
+	c := newTestClient(t, Khoj, srv.URL, WithAPIKey(token))
+	err := c.Do(t.Context(), "GET", "auth/token", nil, nil, Query(url.Values{"token": {token}}))
+	var te *TransportError
+	require.ErrorAs(t, err, &te)
+	assert.ErrorIs(t, err, errBadLocation)
+	assert.NotContains(t, fmt.Sprintf("%v %+v", err, err), token)
+	assert.Equal(t, int64(1), srv.requests.Load(), "not retried")
+}
+
+// A key in a query parameter of the caller's naming is masked wherever the
+// client prints the URL: errors and log lines.
+func TestQueryKeyWithCustomNameIsMasked(t *testing.T) {
+	t.Parallel()
+	const key = "custom-param-key-0123456789"
+	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "boom", http.StatusInternalServerError)
+	})
+	var logs bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c := newTestClient(t, ComfyUI, srv.URL, WithAuthenticator(APIKeyIn(InQuery("auth"), key)), WithLogger(logger), WithMaxRetries(0))
+	err := c.Do(t.Context(), "GET", "system_stats", nil, nil)
+	require.Error(t, err)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Contains(t, e.URL, "auth=REDACTED")
+	assert.NotContains(t, fmt.Sprintf("%v %+v %#v", err, err, err), key)
+	assert.Contains(t, logs.String(), "auth=REDACTED")
+	assert.NotContains(t, logs.String(), key)
+}
+
 func TestRedirectHTTPSToHTTPRefused(t *testing.T) {
 	t.Parallel()
 	plain := &echoAuth{}
@@ -633,9 +726,37 @@ func TestSecretSetIsBounded(t *testing.T) {
 	for i := range 1000 {
 		s.add(fmt.Sprintf("token-%04d", i))
 	}
-	assert.Len(t, s.list, maxSecrets)
+	assert.Len(t, s.recent, maxSecrets)
 	assert.Equal(t, "REDACTED", s.scrub("token-0999"))
 	assert.Equal(t, "token-0001", s.scrub("token-0001"), "long-expired tokens are forgotten")
+}
+
+// The credentials the client was given stay masked however many tokens
+// pass through it.
+func TestSecretSetKeepsConfiguredCredentials(t *testing.T) {
+	t.Parallel()
+	var s secretSet
+	s.keep("the-password", "the-api-key")
+	for i := range 1000 {
+		s.add(fmt.Sprintf("token-%04d", i))
+		s.add("the-password") // re-seen: still one entry, still kept
+	}
+	assert.Equal(t, "REDACTED REDACTED", s.scrub("the-password the-api-key"))
+	assert.Len(t, s.kept, 2)
+	assert.Len(t, s.recent, maxSecrets)
+
+	// Through a client: a key, then many created keys.
+	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "echo: "+r.Header.Get("X-API-Key"), http.StatusInternalServerError)
+	})
+	c := newTestClient(t, Komga, srv.URL, WithAPIKey("configured-key-1234"), WithMaxRetries(0))
+	for i := range 100 {
+		c.secrets.add(fmt.Sprintf("created-key-%04d", i))
+	}
+	err := c.Do(t.Context(), "GET", "x", nil, nil)
+	require.Error(t, err)
+	assert.NotContains(t, err.Error(), "configured-key-1234")
+	assert.Contains(t, err.Error(), "echo: REDACTED")
 }
 
 func TestBackoff(t *testing.T) {
