@@ -142,6 +142,10 @@ func (c *Client) RotateAPIKey(ctx context.Context, oldID string, r CreateAPIKeyR
 	}
 	keys, err := c.ListAPIKeys(ctx)
 	if err != nil {
+		var ue *UnsupportedError
+		if errors.As(err, &ue) { // Khoj in anonymous mode: name the operation asked for
+			return nil, &UnsupportedError{Server: ue.Server, Op: "RotateAPIKey", Reason: ue.Reason}
+		}
 		return nil, err
 	}
 	var old *APIKeyInfo

@@ -602,6 +602,8 @@ func TestKhojAnonymousMode(t *testing.T) {
 	assert.Equal(t, "DeleteAPIKey", ue.Op)
 	_, err = c.RotateAPIKey(t.Context(), "0123456789abcdef", CreateAPIKeyRequest{})
 	require.ErrorIs(t, err, errors.ErrUnsupported)
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, "RotateAPIKey", ue.Op)
 	require.ErrorIs(t, c.SendMagicLink(t.Context(), khojAlice), errors.ErrUnsupported)
 	require.ErrorIs(t, c.VerifyMagicLink(t.Context(), khojAlice, "123456"), errors.ErrUnsupported)
 	_, err = c.ListOAuthProviders(t.Context())

@@ -41,6 +41,9 @@ func run(ctx context.Context) error {
 		fake.AddLibrary("Audiobooks")
 		fake.AddLibrary("Podcasts")
 		fmt.Printf("AUDIOBOOKSHELF_URL is not set: using a built-in fake Audiobookshelf at %s\n", fake.URL)
+		for _, v := range []string{"AUDIOBOOKSHELF_API_KEY", "AUDIOBOOKSHELF_API_KEY_FILE", "AUDIOBOOKSHELF_PASSWORD_FILE"} {
+			os.Unsetenv(v) // only the fake's credentials
+		}
 		os.Setenv("AUDIOBOOKSHELF_URL", fake.URL)
 		os.Setenv("AUDIOBOOKSHELF_USERNAME", "demo")
 		os.Setenv("AUDIOBOOKSHELF_PASSWORD", "demo-password")

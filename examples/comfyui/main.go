@@ -47,6 +47,9 @@ func run(ctx context.Context) error {
 		fmt.Printf("COMFYUI_URL is not set: using a built-in fake ComfyUI at %s\n", fake.URL)
 		// Configure it exactly as a real deployment would be: through the
 		// environment of this process.
+		for _, v := range []string{"COMFYUI_API_KEY_FILE", "COMFYUI_USERNAME", "COMFYUI_PASSWORD", "COMFYUI_PASSWORD_FILE"} {
+			os.Unsetenv(v) // only the fake's credentials
+		}
 		os.Setenv("COMFYUI_URL", fake.URL)
 		os.Setenv("COMFYUI_API_KEY", key)
 	}

@@ -42,6 +42,9 @@ func run(ctx context.Context) error {
 		fmt.Printf("KHOJ_URL is not set: using a built-in fake Khoj at %s with user demo@example.org\n", fake.URL)
 		// Configure it exactly as a real deployment would be: through the
 		// environment of this process.
+		for _, v := range []string{"KHOJ_API_KEY_FILE", "KHOJ_USERNAME", "KHOJ_PASSWORD", "KHOJ_PASSWORD_FILE"} {
+			os.Unsetenv(v) // only the fake's credentials
+		}
 		os.Setenv("KHOJ_URL", fake.URL)
 		os.Setenv("KHOJ_API_KEY", token)
 	}
@@ -57,7 +60,11 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return explain(err)
 	}
-	fmt.Printf("signed in as %s\n", u.Email)
+	who := u.Email
+	if who == "" {
+		who = u.Username // an account with a phone number only
+	}
+	fmt.Printf("signed in as %s\n", who)
 
 	tokens, err := c.ListAPIKeys(ctx)
 	switch {

@@ -43,6 +43,9 @@ func run(ctx context.Context) error {
 		fmt.Printf("KOMGA_URL is not set: using a built-in fake Komga at %s\n", fake.URL)
 		// Configure it exactly as a real deployment would be: through the
 		// environment of this process.
+		for _, v := range []string{"KOMGA_API_KEY_FILE", "KOMGA_USERNAME", "KOMGA_PASSWORD", "KOMGA_PASSWORD_FILE"} {
+			os.Unsetenv(v) // only the fake's credentials
+		}
 		os.Setenv("KOMGA_URL", fake.URL)
 		os.Setenv("KOMGA_API_KEY", key)
 	}
