@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -713,4 +715,95 @@ func FuzzKhojTokenList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// khojStub serves fixed answers by "METHOD /path"; a list of answers is
+// served in turn (the last one repeats).
+func khojStub(t *testing.T, answers map[string][]func(http.ResponseWriter)) *Client {
+	t.Helper()
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k := r.Method + " " + r.URL.Path
+		mu.Lock()
+		list, n := answers[k], seen[k]
+		seen[k]++
+		mu.Unlock()
+		if len(list) == 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = io.WriteString(w, `{"detail":"Not Found"}`)
+			return
+		}
+		list[min(n, len(list)-1)](w)
+	}))
+	t.Cleanup(srv.Close)
+	return newTestClient(t, Khoj, srv.URL, WithAPIKey("kk-stub-token-0123456789"), WithMaxRetries(0))
+}
+
+func khojAnswer(status int, ctype, body string, hdr ...string) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		for i := 0; i+1 < len(hdr); i += 2 {
+			w.Header().Add(hdr[i], hdr[i+1])
+		}
+		if ctype != "" {
+			w.Header().Set("Content-Type", ctype)
+		}
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, body)
+	}
+}
+
+// Answers Khoj does not give, or gives only when something is wrong,
+// become clear typed errors.
+func TestKhojUnexpectedAnswers(t *testing.T) {
+	t.Parallel()
+	const js = "application/json"
+	list := khojAnswer(200, js, `[{"token":"kk-stub-token-0123456789","name":"a"},{"token":"kk-other-0123456789","name":"b"}]`)
+	type answers = map[string][]func(http.ResponseWriter)
+	for name, tt := range map[string]struct {
+		answers answers
+		run     func(c *Client) error
+		want    error
+		msg     string
+	}{
+		"health answers HTML": {answers{"GET /api/health": {khojAnswer(200, "text/html", "<html>sign in</html>")}},
+			func(c *Client) error { return c.CheckAuth(t.Context()) }, ErrUnauthorized, "HTML"},
+		"health answers text": {answers{"GET /api/health": {khojAnswer(200, "text/plain", "hello")}},
+			func(c *Client) error { return c.CheckAuth(t.Context()) }, ErrUnexpectedServer, "not Khoj's /api/health"},
+		"health answers other JSON": {answers{"GET /api/health": {khojAnswer(200, js, `{"status":"ok"}`)}},
+			func(c *Client) error { return c.CheckAuth(t.Context()) }, ErrUnexpectedServer, "not Khoj's /api/health"},
+		"create answers no token": {answers{"POST /auth/token": {khojAnswer(200, js, `{"name":"x"}`)}},
+			func(c *Client) error { _, err := c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "x"}); return err },
+			ErrUnexpectedServer, "no token"},
+		"delete fails": {answers{"GET /auth/token": {list}, "DELETE /auth/token": {khojAnswer(503, js, `{"detail":"down"}`)}},
+			func(c *Client) error { return c.DeleteAPIKey(t.Context(), "kk-other-0123456789") }, ErrUnavailable, "down"},
+		"list after delete fails": {answers{"GET /auth/token": {list, khojAnswer(500, "text/plain", "Internal Server Error")},
+			"DELETE /auth/token": {khojAnswer(200, js, "null")}},
+			func(c *Client) error { return c.DeleteAPIKey(t.Context(), "kk-other-0123456789") }, nil, "Internal Server Error"},
+		"metadata of another shape": {answers{"GET /auth/oauth/metadata": {khojAnswer(200, js, `{"github":{}}`)}},
+			func(c *Client) error { _, err := c.ListOAuthProviders(t.Context()); return err }, ErrUnexpectedServer, "not Khoj's OAuth metadata"},
+		"no auth routes and a closed user route": {answers{"GET /api/v1/user": {khojAnswer(403, js, `{"detail":"Forbidden"}`)}},
+			func(c *Client) error { _, err := c.Probe(t.Context()); return err }, ErrUnexpectedServer, "not a Khoj server in anonymous mode"},
+		"no auth routes and a named user": {answers{"GET /api/v1/user": {khojAnswer(200, js, `{"email":"a@b.c","username":"a@b.c"}`)}},
+			func(c *Client) error { _, err := c.Probe(t.Context()); return err }, ErrUnexpectedServer, "not the anonymous default user"},
+		"code accepted without a redirect": {answers{"GET /auth/magic": {khojAnswer(200, js, `{}`)}},
+			func(c *Client) error { return c.VerifyMagicLink(t.Context(), "a@b.c", "123456") }, ErrUnexpectedServer, "expected a redirect"},
+		"code accepted without a cookie": {answers{"GET /auth/magic": {khojAnswer(307, "", "", "Location", "/")}},
+			func(c *Client) error { return c.VerifyMagicLink(t.Context(), "a@b.c", "123456") }, ErrUnexpectedServer, "no usable session cookie"},
+		"code accepted with a cleared cookie": {answers{"GET /auth/magic": {khojAnswer(307, "", "", "Location", "/",
+			"Set-Cookie", "session=null; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT")}},
+			func(c *Client) error { return c.VerifyMagicLink(t.Context(), "a@b.c", "123456") }, ErrUnexpectedServer, "no usable session cookie"},
+	} {
+		c := khojStub(t, tt.answers)
+		err := tt.run(c)
+		require.Error(t, err, name)
+		if tt.want != nil {
+			require.ErrorIs(t, err, tt.want, name)
+		}
+		var e *Error
+		require.ErrorAs(t, err, &e, name)
+		assert.Contains(t, err.Error(), tt.msg, name)
+		assertNoSecret(t, err, "kk-stub-token-0123456789", "kk-other-0123456789", "123456")
+	}
 }
