@@ -46,25 +46,26 @@ func newFromEnv(server Server, lookup func(string) (string, bool), readFile func
 		}
 		return v
 	}
-	secret := func(name string) (string, error) {
+	// secret reads name or name_FILE, and says which one it came from.
+	secret := func(name string) (value, from string, err error) {
 		v, f := get(name), get(name+"_FILE")
 		switch {
 		case v != "" && f != "":
-			return "", configErr(name, "both %s and %s_FILE are set; set only one", name, name)
+			return "", "", configErr(name, "both %s and %s_FILE are set; set only one", name, name)
 		case f != "":
 			data, err := readFile(f)
 			if err != nil {
-				return "", &ConfigError{Setting: name + "_FILE", Problem: "cannot read the file it names: " + fileProblem(err), Err: err}
+				return "", "", &ConfigError{Setting: name + "_FILE", Problem: "cannot read the file it names: " + fileProblem(err), Err: err}
 			}
 			s := string(data)
 			s = strings.TrimSuffix(s, "\n")
 			s = strings.TrimSuffix(s, "\r")
 			if s == "" {
-				return "", configErr(name+"_FILE", "the file it names is empty")
+				return "", "", configErr(name+"_FILE", "the file it names is empty")
 			}
-			return s, nil
+			return s, name + "_FILE", nil
 		}
-		return v, nil
+		return v, name, nil
 	}
 
 	baseURL := get(p + "_URL")
@@ -72,18 +73,18 @@ func newFromEnv(server Server, lookup func(string) (string, bool), readFile func
 		return nil, configErr(p+"_URL", "is not set (want the server's base URL, e.g. http://localhost:%s/)", spec.port)
 	}
 	var env []Option
-	key, err := secret(p + "_API_KEY")
+	key, keyVar, err := secret(p + "_API_KEY")
 	if err != nil {
 		return nil, err
 	}
-	password, err := secret(p + "_PASSWORD")
+	password, _, err := secret(p + "_PASSWORD")
 	if err != nil {
 		return nil, err
 	}
 	username := get(p + "_USERNAME")
 	switch {
 	case key != "":
-		env = append(env, renameErr(WithAPIKey(key), p+"_API_KEY"))
+		env = append(env, renameErr(WithAPIKey(key), keyVar))
 	case username != "":
 		if spec.passwords == passwordNone {
 			return nil, configErr(p+"_USERNAME", "%s has no password sign-in; set %s_API_KEY instead", spec.name, p)
@@ -113,7 +114,10 @@ func newFromEnv(server Server, lookup func(string) (string, bool), readFile func
 			ce.Setting = p + "_URL"
 		}
 		if errors.As(err, &ce) && (ce.Setting == "APIKey" || ce.Setting == "BasicAuth") && key != "" {
-			ce.Setting = p + "_API_KEY"
+			ce.Setting = keyVar
+		}
+		if errors.As(err, &ce) && ce.Setting == "WithLogin" && key == "" && username != "" {
+			ce.Setting = p + "_USERNAME"
 		}
 		return nil, err
 	}

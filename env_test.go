@@ -32,6 +32,7 @@ func TestNewFromEnv(t *testing.T) {
 		"/run/secrets/key":   envSecret + "\n",
 		"/run/secrets/crlf":  envSecret + "\r\n",
 		"/run/secrets/empty": "\n",
+		"/run/secrets/twonl": envSecret + "\n\n",
 	})
 	tests := []struct {
 		name    string
@@ -68,6 +69,8 @@ func TestNewFromEnv(t *testing.T) {
 		{name: "missing key file", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_API_KEY_FILE": "/nope"}, setting: "KOMGA_API_KEY_FILE"},
 		{name: "empty key file", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_API_KEY_FILE": "/run/secrets/empty"}, setting: "KOMGA_API_KEY_FILE"},
 		{name: "key with newline", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_API_KEY": "a\nb" + envSecret}, setting: "KOMGA_API_KEY"},
+		{name: "key file with two newlines", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_API_KEY_FILE": "/run/secrets/twonl"}, setting: "KOMGA_API_KEY_FILE"},
+		{name: "username with newline", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_USERNAME": "a\nb", "KOMGA_PASSWORD": envSecret}, setting: "KOMGA_USERNAME"},
 		{name: "login", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_USERNAME": "a@b.c", "KOMGA_PASSWORD": envSecret},
 			auth: "the session was rejected and could not be renewed"},
 		{name: "password file", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_USERNAME": "a@b.c", "KOMGA_PASSWORD_FILE": "/run/secrets/key"},
