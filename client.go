@@ -28,7 +28,7 @@ const (
 	DefaultTimeout        = 30 * time.Second // per attempt, until the response headers arrive
 	DefaultRetryWaitMin   = 200 * time.Millisecond
 	DefaultRetryWaitMax   = 5 * time.Second
-	DefaultRetryAfterCap  = 30 * time.Second // longer Retry-After waits are returned as ErrRateLimited
+	DefaultRetryAfterCap  = 30 * time.Second // longer Retry-After waits are returned at once, in Error.RetryAfter
 	DefaultUserAgent      = "authclient-go/" + Version
 	defaultIdlePerHost    = 32
 	maxRedirects          = 5

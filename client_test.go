@@ -94,6 +94,7 @@ func TestRetries(t *testing.T) {
 		{"GET retried on 429 with Retry-After 0", failThen(2, 429, "0"), "GET", nil, 3, nil, 0},
 		{"retries run out: last answer kept", failThen(9, 429, "0"), "GET", nil, 3, ErrRateLimited, 0},
 		{"Retry-After over the cap: no retry, wait reported", failThen(9, 429, "3600"), "GET", nil, 1, ErrRateLimited, time.Hour},
+		{"503 with Retry-After over the cap: maintenance, wait reported", failThen(9, 503, "3600"), "GET", nil, 1, ErrUnavailable, time.Hour},
 		{"POST not retried", failThen(9, 503, ""), "POST", nil, 1, nil, 0},
 		{"POST marked idempotent is retried", failThen(1, 503, ""), "POST", []CallOption{Idempotent()}, 2, nil, 0},
 		{"NoRetry", failThen(9, 503, ""), "GET", []CallOption{NoRetry()}, 1, nil, 0},

@@ -70,8 +70,9 @@
 // Idempotent calls (GET, HEAD, PUT, DELETE, and the few POSTs known to be
 // safe) are retried [DefaultMaxRetries] times after connection errors, 429,
 // 502, 503 and 504, with jittered exponential backoff. A Retry-After up to
-// [DefaultRetryAfterCap] is honoured; a longer one fails at once with
-// ErrRateLimited and the wait. Each attempt may wait [DefaultTimeout] for the
+// [DefaultRetryAfterCap] is honoured; a longer one fails at once, with the
+// wait in [Error.RetryAfter]: a 429 as ErrRateLimited, a 503 (maintenance)
+// as ErrUnavailable. Each attempt may wait [DefaultTimeout] for the
 // response headers ([WithTimeout]); the caller's context bounds the whole
 // call. Reading a large body is never cut off by the per-attempt timeout.
 //
