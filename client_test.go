@@ -3,9 +3,11 @@ package authclient
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -282,7 +284,7 @@ func TestConnectionPoolSurvivesFailures(t *testing.T) {
 	t.Parallel()
 	var n atomic.Int64
 	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
-		if n.Add(1)%2 == 1 {
+		if r.URL.Path == "/always-busy" || n.Add(1)%2 == 1 {
 			w.WriteHeader(503)
 			_, _ = io.WriteString(w, "busy")
 			return
@@ -300,9 +302,12 @@ func TestConnectionPoolSurvivesFailures(t *testing.T) {
 	// Retries running out must not flush the pool either.
 	c = newTestClient(t, Komga, srv.URL, WithMaxRetries(2))
 	srv.conns.Store(0)
+	srv.requests.Store(0)
 	for range 5 {
-		_ = c.Do(t.Context(), "GET", "x", nil, nil)
+		err := c.Do(t.Context(), "GET", "always-busy", nil, nil)
+		require.ErrorIs(t, err, ErrUnavailable, "every attempt failed")
 	}
+	assert.Equal(t, int64(15), srv.requests.Load(), "3 attempts per call")
 	assert.Equal(t, int64(1), srv.conns.Load())
 }
 
@@ -768,7 +773,100 @@ func TestBackoff(t *testing.T) {
 		assert.GreaterOrEqual(t, d, 50*time.Millisecond)
 		assert.LessOrEqual(t, d, 5*time.Second)
 	}
+	// Exponential: attempt n waits in [min·2ⁿ/2, min·2ⁿ), until the cap.
+	for attempt, base := range []time.Duration{100, 200, 400, 800, 1600, 3200, 5000} {
+		base *= time.Millisecond
+		seen := map[time.Duration]bool{}
+		for range 50 {
+			d := c.backoff(100*time.Millisecond, 5*time.Second, attempt, nil)
+			assert.GreaterOrEqual(t, d, base/2, "attempt %d", attempt)
+			assert.Less(t, d, base, "attempt %d", attempt)
+			seen[d] = true
+		}
+		assert.Greater(t, len(seen), 1, "attempt %d: jittered, not a fixed wait", attempt)
+	}
 	resp := &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"7"}}}
 	assert.Equal(t, 7*time.Second, c.backoff(time.Millisecond, time.Second, 0, resp))
 	assert.Equal(t, time.Duration(0), c.backoff(0, 0, 3, nil))
+}
+
+// Without WithLogger nothing is logged anywhere: not through slog's default
+// logger, not through the log package (go-retryablehttp's default logger
+// writes there), not even for retried failures. Not parallel: it swaps
+// process-wide loggers.
+func TestNoLoggingByDefault(t *testing.T) {
+	var logBuf, slogBuf bytes.Buffer
+	oldOut, oldFlags, oldSlog := log.Writer(), log.Flags(), slog.Default()
+	log.SetOutput(&logBuf)
+	slog.SetDefault(slog.New(slog.NewTextHandler(&slogBuf, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	t.Cleanup(func() { log.SetOutput(oldOut); log.SetFlags(oldFlags); slog.SetDefault(oldSlog) })
+
+	srv := newCountingServer(t, failThen(9, 503, "0"))
+	c := newTestClient(t, Komga, srv.URL, WithAPIKey("KEY-nolog-123"))
+	require.ErrorIs(t, c.Do(t.Context(), "GET", "x", nil, nil), ErrUnavailable)
+	assert.Equal(t, int64(3), srv.requests.Load(), "retried")
+	assert.Nil(t, c.rc.Logger)
+	assert.Empty(t, logBuf.String())
+	assert.Empty(t, slogBuf.String())
+}
+
+// rotatingToken is a caller's own Authenticator that can renew its token.
+type rotatingToken struct {
+	mu      sync.Mutex
+	token   string
+	renewed int
+	fail    error
+}
+
+func (a *rotatingToken) Authenticate(r *http.Request) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r.Header.Set("Authorization", "Bearer "+a.token)
+	return nil
+}
+
+func (a *rotatingToken) Reauthenticate(_ context.Context, rejected *http.Request) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.fail != nil {
+		return a.fail
+	}
+	if rejected.Header.Get("Authorization") == "Bearer "+a.token { // not renewed by another goroutine yet
+		a.token = "fresh-token-0001"
+		a.renewed++
+	}
+	return nil
+}
+
+func TestCustomReauthenticator(t *testing.T) {
+	t.Parallel()
+	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer fresh-token-0001" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		_, _ = io.WriteString(w, `{"ok":true}`)
+	})
+	a := &rotatingToken{token: "stale-token-0001"}
+	c := newTestClient(t, Audiobookshelf, srv.URL, WithAuthenticator(a))
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			var out struct{ OK bool }
+			assert.NoError(t, c.Do(t.Context(), "GET", "api/me", nil, &out))
+			assert.True(t, out.OK)
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, 1, a.renewed, "renewed once, replayed by all")
+
+	// A renewal that fails: its error is returned, and the call is not
+	// replayed.
+	b := &rotatingToken{token: "stale-token-0002", fail: errors.New("token service said no")}
+	c = newTestClient(t, Audiobookshelf, srv.URL, WithAuthenticator(b))
+	before := srv.requests.Load()
+	err := c.Do(t.Context(), "GET", "api/me", nil, nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "token service said no")
+	assert.Equal(t, before+1, srv.requests.Load())
 }

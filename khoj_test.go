@@ -774,7 +774,10 @@ func TestKhojUnexpectedAnswers(t *testing.T) {
 		"health answers other JSON": {answers{"GET /api/health": {khojAnswer(200, js, `{"status":"ok"}`)}},
 			func(c *Client) error { return c.CheckAuth(t.Context()) }, ErrUnexpectedServer, "not Khoj's /api/health"},
 		"create answers no token": {answers{"POST /auth/token": {khojAnswer(200, js, `{"name":"x"}`)}},
-			func(c *Client) error { _, err := c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "x"}); return err },
+			func(c *Client) error {
+				_, err := c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "x"})
+				return err
+			},
 			ErrUnexpectedServer, "no token"},
 		"delete fails": {answers{"GET /auth/token": {list}, "DELETE /auth/token": {khojAnswer(503, js, `{"detail":"down"}`)}},
 			func(c *Client) error { return c.DeleteAPIKey(t.Context(), "kk-other-0123456789") }, ErrUnavailable, "down"},

@@ -340,15 +340,27 @@ func TestKomgaRotateAPIKeyRollsBack(t *testing.T) {
 	keys, err := c.ListAPIKeys(t.Context())
 	require.NoError(t, err)
 
+	// Creating the new key fails (its name is taken): nothing changes.
+	_, err = c.RotateAPIKey(t.Context(), keys[0].ID, CreateAPIKeyRequest{Name: "ci"})
+	var re *RotationError
+	require.ErrorAs(t, err, &re)
+	assert.Equal(t, "create", re.Stage)
+	assert.NoError(t, re.RollbackErr)
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, "ERR_1034", e.Code)
+	after, err := c.ListAPIKeys(t.Context())
+	require.NoError(t, err)
+	assert.Len(t, after, 1)
+
 	// The new key fails verification: it is deleted, the old one kept.
 	k.Faults.FailNextOn("/api/v2/users/me", 1, http.StatusUnauthorized, -1)
 	_, err = c.RotateAPIKey(t.Context(), keys[0].ID, CreateAPIKeyRequest{})
-	var re *RotationError
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, "verify", re.Stage)
 	assert.NoError(t, re.RollbackErr)
 	assert.ErrorIs(t, err, ErrUnauthorized)
-	after, err := c.ListAPIKeys(t.Context())
+	after, err = c.ListAPIKeys(t.Context())
 	require.NoError(t, err, "the client still uses the old key")
 	require.Len(t, after, 1)
 	assert.Equal(t, keys[0].ID, after[0].ID)
