@@ -9,11 +9,14 @@ import (
 
 // Option configures a [Client]. Options validate their arguments; [New]
 // returns the first error as a [*ConfigError]. When several options set
-// credentials, the last one wins.
+// credentials, the last one wins, except that [WithSession] and [WithLogin]
+// combine, in either order.
 type Option func(*options) error
 
 type options struct {
 	auth       func(c *Client) (Authenticator, error) // resolved once the client exists
+	login      *loginCredentials                      // set by WithLogin, which also sets auth
+	session    *Session                               // set by WithSession; combined with login
 	httpClient *http.Client
 	timeout    time.Duration
 	timeoutSet bool
@@ -43,13 +46,41 @@ func defaultOptions() options {
 	}
 }
 
+// loginCredentials are the username and password given with [WithLogin].
+type loginCredentials struct{ username, password string }
+
+// setAuth makes auth the credential, replacing any set by an earlier
+// option, a saved session and a login included: the last one wins.
+func (o *options) setAuth(auth func(c *Client) (Authenticator, error)) {
+	o.auth, o.login, o.session = auth, nil, nil
+}
+
+// resolveAuth builds the authenticator once the client exists: a saved
+// session (with the login, if any, to sign in again once it can no longer
+// be renewed), else whatever the last credential option set.
 func (o *options) resolveAuth(c *Client) (Authenticator, error) {
-	if o.auth == nil {
+	var a Authenticator
+	switch {
+	case o.session != nil:
+		saved := *o.session
+		if saved.Server != "" && saved.Server != c.spec.server {
+			return nil, configErr("WithSession", "session belongs to %s, not %s", saved.Server, c.spec.server)
+		}
+		if c.spec.passwords != passwordSession {
+			return nil, configErr("WithSession", "%s has no sessions to restore", c.spec.name)
+		}
+		var username, password string
+		if o.login != nil {
+			username, password = o.login.username, o.login.password
+		}
+		a = newSessionAuth(c, username, password, &saved)
+	case o.auth != nil:
+		var err error
+		if a, err = o.auth(c); err != nil {
+			return nil, err
+		}
+	default:
 		return nil, nil
-	}
-	a, err := o.auth(c)
-	if err != nil {
-		return nil, err
 	}
 	if v, ok := a.(interface{ validate() error }); ok {
 		if err := v.validate(); err != nil {
@@ -67,7 +98,7 @@ func WithAuthenticator(a Authenticator) Option {
 		if a == nil {
 			return configErr("WithAuthenticator", "authenticator is nil (use NoAuth() for none)")
 		}
-		o.auth = func(*Client) (Authenticator, error) { return a, nil }
+		o.setAuth(func(*Client) (Authenticator, error) { return a, nil })
 		return nil
 	}
 }
@@ -81,7 +112,7 @@ func WithAPIKey(key string) Option {
 		if key == "" {
 			return configErr("WithAPIKey", "key is empty")
 		}
-		o.auth = func(c *Client) (Authenticator, error) { return APIKey(c.spec.server, key), nil }
+		o.setAuth(func(c *Client) (Authenticator, error) { return APIKey(c.spec.server, key), nil })
 		return nil
 	}
 }
@@ -92,12 +123,15 @@ func WithAPIKey(key string) Option {
 // once when the server rejects it; concurrent requests share one sign-in.
 // For ComfyUI (behind a reverse proxy) it means HTTP Basic on every request.
 // Khoj has no password sign-in: use an API token (or a magic link).
+// Given with [WithSession], in either order, it signs in only once the
+// saved session can no longer be renewed.
 func WithLogin(username, password string) Option {
 	return func(o *options) error {
 		if username == "" {
 			return configErr("WithLogin", "username is empty")
 		}
-		o.auth = func(c *Client) (Authenticator, error) {
+		session := o.session // a saved session combines with the login
+		o.setAuth(func(c *Client) (Authenticator, error) {
 			switch c.spec.passwords {
 			case passwordSession:
 				return newSessionAuth(c, username, password, nil), nil
@@ -105,40 +139,29 @@ func WithLogin(username, password string) Option {
 				return BasicAuth(username, password), nil
 			}
 			return nil, configErr("WithLogin", "%s has no password sign-in: %s", c.spec.name, c.spec.unsupported["Login"])
-		}
+		})
+		o.login = &loginCredentials{username: username, password: password}
+		o.session = session
 		return nil
 	}
 }
 
 // WithSession restores a session saved from [Client.Session] (for example
 // across a restart of a long-running service), so the client does not sign
-// in again while the session lasts. Combine it with [WithLogin] to let the
-// client sign in again once the session can no longer be renewed; the
-// session must belong to the same server.
+// in again while the session lasts. Combine it with [WithLogin], before or
+// after it, to let the client sign in again once the session can no longer
+// be renewed; the session must belong to the same server. Any other
+// credential option given after it replaces it.
 func WithSession(s *Session) Option {
 	return func(o *options) error {
 		if s == nil || s.Token == "" && s.RefreshToken == "" && s.RememberMe == "" {
 			return configErr("WithSession", "session is empty")
 		}
 		saved := *s
-		prev := o.auth
-		o.auth = func(c *Client) (Authenticator, error) {
-			if saved.Server != "" && saved.Server != c.spec.server {
-				return nil, configErr("WithSession", "session belongs to %s, not %s", saved.Server, c.spec.server)
-			}
-			if c.spec.passwords != passwordSession {
-				return nil, configErr("WithSession", "%s has no sessions to restore", c.spec.name)
-			}
-			var username, password string
-			if prev != nil {
-				if a, err := prev(c); err == nil {
-					if sa, ok := a.(*sessionAuth); ok {
-						username, password = sa.username, sa.password
-					}
-				}
-			}
-			return newSessionAuth(c, username, password, &saved), nil
+		if o.login == nil {
+			o.auth = nil // the session replaces an earlier credential, but not a login
 		}
+		o.session = &saved
 		return nil
 	}
 }

@@ -57,7 +57,9 @@ const refreshMargin = 30 * time.Second
 
 // sessionAuth signs in with a password (or restores a saved session), keeps
 // the session, and renews it once when it expires or is rejected, however
-// many goroutines notice at the same time.
+// many goroutines notice at the same time: the goroutines that waited for a
+// renewal share its outcome, failure included, so a rejected password or a
+// rate limit costs one request, not one per goroutine.
 type sessionAuth struct {
 	c                  *Client
 	d                  *sessionDialect
@@ -69,6 +71,35 @@ type sessionAuth struct {
 	loggedOut atomic.Bool
 	lock      chan struct{} // one renewal at a time; waiting respects ctx
 	logins    atomic.Int64
+
+	// attempts counts finished renewal attempts; it changes only under
+	// lock. A goroutine reads it before waiting for the lock, so that it
+	// can tell a failure it waited for from an older one.
+	attempts atomic.Uint64
+	// failure is the last renewal attempt, if it failed and nothing has
+	// changed the session since. Guarded by lock.
+	failure *renewFailure
+	// renewing counts the goroutines waiting for or holding lock to renew
+	// (tests watch it to line goroutines up).
+	renewing atomic.Int32
+}
+
+// renewFailure is a failed renewal, shared with the goroutines that waited
+// for it.
+type renewFailure struct {
+	stale   *Session // the session the renewal was to replace
+	attempt uint64   // the attempts value the renewal finished with
+	err     error
+}
+
+// shared returns the failure's error for one more goroutine: an [*Error]
+// is copied, so that no two callers hold the same value.
+func (f *renewFailure) shared() error {
+	if e, ok := f.err.(*Error); ok {
+		cp := *e
+		return &cp
+	}
+	return f.err
 }
 
 func newSessionAuth(c *Client, username, password string, restored *Session) *sessionAuth {
@@ -136,7 +167,7 @@ func (a *sessionAuth) Authenticate(req *http.Request) error {
 	s := a.cur.Load()
 	if !a.usable(s) {
 		var err error
-		s, err = a.renew(req.Context(), s)
+		s, err = a.renew(req, s)
 		if err != nil {
 			return err
 		}
@@ -149,19 +180,36 @@ func (a *sessionAuth) Authenticate(req *http.Request) error {
 // another goroutine has renewed it since the rejected request was sent.
 func (a *sessionAuth) Reauthenticate(ctx context.Context, rejected *http.Request) error {
 	if a.loggedOut.Load() {
-		return &Error{Server: a.c.spec.server, Method: rejected.Method, URL: redactURL(rejected.URL),
-			StatusCode: http.StatusUnauthorized, Message: "the client has logged out; call Login to sign in again", kind: ErrUnauthorized}
+		return a.loggedOutErr(rejected)
 	}
+	seen := a.attempts.Load()
+	a.renewing.Add(1)
+	defer a.renewing.Add(-1)
 	if err := a.acquire(ctx); err != nil {
 		return err
 	}
 	defer a.release()
+	if a.loggedOut.Load() {
+		return a.loggedOutErr(rejected) // Logout ran while we waited
+	}
 	cur := a.cur.Load()
 	if cur != nil && cur.Token != "" && a.d.token(rejected) != cur.Token {
 		return nil // already renewed by someone else
 	}
-	_, err := a.renewLocked(ctx, cur, true)
+	_, err := a.renewOnce(ctx, cur, true, seen)
 	return err
+}
+
+// loggedOutErr is the error for a request that needs a session after
+// [Client.Logout]: it matches [ErrUnauthorized], and the client does not
+// sign in again by itself.
+func (a *sessionAuth) loggedOutErr(req *http.Request) error {
+	method, u := "-", a.c.baseURL
+	if req != nil {
+		method, u = req.Method, redactURL(req.URL)
+	}
+	return &Error{Server: a.c.spec.server, Method: method, URL: u, StatusCode: http.StatusUnauthorized,
+		Message: "the client has logged out; call Login to sign in again", kind: ErrUnauthorized}
 }
 
 func (a *sessionAuth) acquire(ctx context.Context) error {
@@ -175,17 +223,43 @@ func (a *sessionAuth) acquire(ctx context.Context) error {
 
 func (a *sessionAuth) release() { <-a.lock }
 
-// renew obtains a usable session, once for all goroutines that find stale
-// the same session.
-func (a *sessionAuth) renew(ctx context.Context, stale *Session) (*Session, error) {
+// renew obtains a usable session for req, once for all goroutines that
+// find stale the same session.
+func (a *sessionAuth) renew(req *http.Request, stale *Session) (*Session, error) {
+	ctx := req.Context()
+	seen := a.attempts.Load()
+	a.renewing.Add(1)
+	defer a.renewing.Add(-1)
 	if err := a.acquire(ctx); err != nil {
 		return nil, err
 	}
 	defer a.release()
-	if cur := a.cur.Load(); cur != stale && a.usable(cur) {
+	if a.loggedOut.Load() {
+		return nil, a.loggedOutErr(req) // Logout ran while we waited
+	}
+	cur := a.cur.Load()
+	if cur != stale && a.usable(cur) {
 		return cur, nil
 	}
-	return a.renewLocked(ctx, a.cur.Load(), false)
+	return a.renewOnce(ctx, cur, false, seen)
+}
+
+// renewOnce runs renewLocked for cur, with the lock held, unless a renewal
+// of cur failed after the caller read seen from attempts (that is, while it
+// waited for the lock): then it returns that failure's error without asking
+// the server again. A failure caused by the renewing goroutine's own context
+// is not shared.
+func (a *sessionAuth) renewOnce(ctx context.Context, cur *Session, rejected bool, seen uint64) (*Session, error) {
+	if f := a.failure; f != nil && f.stale == cur && f.attempt > seen {
+		return nil, f.shared()
+	}
+	s, err := a.renewLocked(ctx, cur, rejected)
+	n := a.attempts.Add(1)
+	a.failure = nil
+	if err != nil && ctx.Err() == nil {
+		a.failure = &renewFailure{stale: cur, attempt: n, err: err}
+	}
+	return s, err
 }
 
 // renewLocked refreshes the session if it can, else signs in again (with
@@ -242,7 +316,6 @@ func (a *sessionAuth) store(s *Session) *Session {
 	}
 	a.c.secrets.add(s.Token, s.RefreshToken, s.RememberMe)
 	a.cur.Store(s)
-	a.loggedOut.Store(false)
 	if a.hook != nil {
 		a.hook(*s)
 	}
@@ -319,8 +392,11 @@ func LogoutAllDevices() LogoutOption { return func(o *logoutOptions) { o.allDevi
 // session cookie given with [SessionCookie] (Komga, Khoj). It is
 // idempotent: without a session (API keys, Basic auth, already logged out)
 // it does nothing and returns nil. After Logout the client sends no session
-// until [Client.Login]. A server with no sessions at all (ComfyUI: one
-// static key) returns an error matching errors.ErrUnsupported.
+// until [Client.Login], even if it had not signed in yet with [WithLogin];
+// requests that need a session fail with an error matching
+// [ErrUnauthorized], and one already waiting to sign in or renew does not.
+// A server with no sessions at all (ComfyUI: one static key) returns an
+// error matching errors.ErrUnsupported.
 func (c *Client) Logout(ctx context.Context, opts ...LogoutOption) error {
 	if c.spec.sessions == nil && c.spec.sessionCookie == "" {
 		return c.spec.unsupportedErr("Logout")
@@ -337,15 +413,20 @@ func (c *Client) Logout(ctx context.Context, opts ...LogoutOption) error {
 			return err
 		}
 		defer a.release()
-		s := a.cur.Load()
-		if s == nil || a.loggedOut.Load() {
+		if a.loggedOut.Load() {
 			return nil
 		}
-		if err := a.d.logout(ctx, c, s, o); err != nil && !errors.Is(err, ErrUnauthorized) {
-			return err
+		// Without a session (WithLogin before the lazy first sign-in)
+		// there is nothing to end on the server, but the client must
+		// still not sign in afterwards.
+		if s := a.cur.Load(); s != nil {
+			if err := a.d.logout(ctx, c, s, o); err != nil && !errors.Is(err, ErrUnauthorized) {
+				return err
+			}
 		}
 		a.loggedOut.Store(true)
 		a.cur.Store(nil)
+		a.failure = nil
 		return nil
 	case *cookieAuth:
 		if c.spec.cookieLogout == nil {
