@@ -613,6 +613,9 @@ func TestConfigValidation(t *testing.T) {
 		{"retry wait order", "http://h", []Option{WithRetryWait(2, 1)}, "WithRetryWait"},
 		{"nil logger", "http://h", []Option{WithLogger(nil)}, "WithLogger"},
 		{"empty login", "http://h", []Option{WithLogin("", "pw")}, "WithLogin"},
+		{"login colon (Komga signs in with Basic)", "http://h", []Option{WithLogin("a:b", "pw")}, "WithLogin"},
+		{"nil authenticator func", "http://h", []Option{WithAuthenticator(AuthenticatorFunc(nil))}, "WithAuthenticator"},
+		{"nil authenticator pointer", "http://h", []Option{WithAuthenticator((*rotatingToken)(nil))}, "WithAuthenticator"},
 	}
 	for _, tt := range tests {
 		_, err := New(Komga, tt.url, tt.opts...)
@@ -869,4 +872,17 @@ func TestCustomReauthenticator(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "token service said no")
 	assert.Equal(t, before+1, srv.requests.Load())
+}
+
+// A header written whole where its name was wanted ("Authorization: Bearer
+// …") is refused without quoting the value.
+func TestBadHeaderNameNotQuoted(t *testing.T) {
+	t.Parallel()
+	_, err := New(Komga, "http://h", WithHeader("Authorization: Bearer kk-secret-in-name", "x"))
+	var ce *ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "WithHeader", ce.Setting)
+	assert.Contains(t, err.Error(), `"Authorization"`)
+	assert.Contains(t, err.Error(), "byte 14")
+	assert.NotContains(t, err.Error(), "kk-secret")
 }

@@ -35,6 +35,7 @@ var komgaSpec = register(&serverSpec{
 		apply:      func(req *http.Request, s *Session) { req.Header["X-Auth-Token"] = []string{s.Token} },
 		token:      func(req *http.Request) string { return req.Header.Get("X-Auth-Token") },
 		credential: "session token",
+		basicLogin: true,
 	},
 	diagnose: func(c *Client, a Authenticator, _ *http.Request) (string, string) {
 		if _, ok := a.(*keyAuth); ok {

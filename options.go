@@ -3,6 +3,7 @@ package authclient
 import (
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -95,7 +96,7 @@ func (o *options) resolveAuth(c *Client) (Authenticator, error) {
 // [SessionCookie], [NoAuth]) or your own.
 func WithAuthenticator(a Authenticator) Option {
 	return func(o *options) error {
-		if a == nil {
+		if isNil(a) {
 			return configErr("WithAuthenticator", "authenticator is nil (use NoAuth() for none)")
 		}
 		o.setAuth(func(*Client) (Authenticator, error) { return a, nil })
@@ -245,7 +246,8 @@ func WithRetryWait(min, max time.Duration) Option {
 
 // WithRetryAfterCap sets the longest Retry-After wait the client honours by
 // waiting and retrying. When the server asks for longer, the call fails at
-// once with an [*Error] matching [ErrRateLimited] that carries the wait.
+// once with an [*Error] that carries the wait in RetryAfter (matching
+// [ErrRateLimited] for a 429, [ErrUnavailable] for a 503).
 // Default [DefaultRetryAfterCap].
 func WithRetryAfterCap(d time.Duration) Option {
 	return func(o *options) error {
@@ -318,7 +320,10 @@ func validateHeader(setting, name, value string) error {
 	}
 	for i := 0; i < len(name); i++ {
 		if !isTokenChar(name[i]) {
-			return configErr(setting, "header name %q contains characters not allowed in a header name", cleanText(truncate(name, 40)))
+			// Quote only what comes before the bad byte: a name written as
+			// "Authorization: Bearer <token>" must not print the token.
+			return configErr(setting, "header name %q… has a character not allowed in a header name at byte %d",
+				cleanText(truncate(name[:i], 40)), i+1)
 		}
 	}
 	if err := checkHeaderValue(value); err != nil {
@@ -355,4 +360,18 @@ func isTokenChar(b byte) bool {
 		return true
 	}
 	return strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0
+}
+
+// isNil reports whether a is nil, or an interface holding a nil pointer,
+// func, map, slice or channel (an AuthenticatorFunc(nil) would panic on the
+// first request).
+func isNil(a any) bool {
+	if a == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(a); v.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Slice, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }

@@ -102,6 +102,9 @@ type sessionDialect struct {
 	token func(req *http.Request) string
 	// credential names the credential for error hints ("session token").
 	credential string
+	// basicLogin: login sends the username and password as HTTP Basic,
+	// which cannot carry a username with a colon.
+	basicLogin bool
 }
 
 // specs is the table of servers.

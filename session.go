@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -123,6 +124,9 @@ func (a *sessionAuth) validate() error {
 	if a.username != "" {
 		if err := checkHeaderValue(a.username); err != nil {
 			return configErr("WithLogin", "username %s", err.Error())
+		}
+		if a.d.basicLogin && strings.Contains(a.username, ":") {
+			return configErr("WithLogin", "username contains a colon, which %s's sign-in (HTTP Basic) cannot carry", a.c.spec.name)
 		}
 	}
 	if s := a.cur.Load(); s != nil {
