@@ -78,7 +78,7 @@ func (c *Client) ListAPIKeys(ctx context.Context) ([]APIKeyInfo, error) {
 
 // CreateAPIKey creates an API key and returns it with its secret, which the
 // server shows only this once. On Komga a name that is already used fails
-// with an [*Error] whose Code is "ERR_1034". ComfyUI returns an error matching
+// with an [*Error] whose Code is [KomgaDuplicateKeyName] ("ERR_1034"). ComfyUI returns an error matching
 // errors.ErrUnsupported.
 func (c *Client) CreateAPIKey(ctx context.Context, r CreateAPIKeyRequest) (*CreatedAPIKey, error) {
 	if c.spec.createKey == nil {

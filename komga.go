@@ -8,6 +8,10 @@ import (
 	"time"
 )
 
+// KomgaDuplicateKeyName is the [Error.Code] of Komga's answer to creating
+// an API key whose name (comment) the user already has.
+const KomgaDuplicateKeyName = "ERR_1034"
+
 // Komga's wire facts (from its source, 1.26.3): see doc.go for the summary.
 var komgaSpec = register(&serverSpec{
 	server:        Komga,
@@ -235,7 +239,7 @@ func komgaCreateKey(ctx context.Context, c *Client, r CreateAPIKeyRequest) (*Cre
 	}
 	cl.out = &d
 	cl.onError = func(e *Error) {
-		if e.Code == "ERR_1034" {
+		if e.Code == KomgaDuplicateKeyName {
 			e.Hint = "an API key with that name already exists"
 		}
 	}

@@ -273,7 +273,7 @@ func TestKomgaAPIKeys(t *testing.T) {
 	var e *Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, http.StatusBadRequest, e.StatusCode)
-	assert.Equal(t, "ERR_1034", e.Code)
+	assert.Equal(t, KomgaDuplicateKeyName, e.Code)
 	assert.Contains(t, e.Error(), "already exists")
 
 	// Client-side checks for what Komga keys cannot do.
@@ -348,7 +348,7 @@ func TestKomgaRotateAPIKeyRollsBack(t *testing.T) {
 	assert.NoError(t, re.RollbackErr)
 	var e *Error
 	require.ErrorAs(t, err, &e)
-	assert.Equal(t, "ERR_1034", e.Code)
+	assert.Equal(t, KomgaDuplicateKeyName, e.Code)
 	after, err := c.ListAPIKeys(t.Context())
 	require.NoError(t, err)
 	assert.Len(t, after, 1)

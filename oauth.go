@@ -51,8 +51,10 @@ type ServerInfo struct {
 
 // Probe checks that the server at the base URL is the configured server and
 // says what it can about it. It needs no credentials (ComfyUI's sends the
-// client's, for a reverse proxy in front of it). Anything else answering
-// gives an error matching [ErrUnexpectedServer].
+// client's, for a reverse proxy in front of it). An HTML page in its place
+// (the sign-in page of a proxy in front of it) gives an error matching
+// [ErrUnauthorized]; any other server answering gives one matching
+// [ErrUnexpectedServer].
 func (c *Client) Probe(ctx context.Context) (*ServerInfo, error) {
 	if c.spec.probe == nil {
 		return nil, c.spec.unsupportedErr("Probe")
