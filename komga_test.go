@@ -480,6 +480,14 @@ func TestKomgaProbe(t *testing.T) {
 	assert.ErrorIs(t, err, ErrUnexpectedServer)
 	_, err = newTestClient(t, Komga, other.URL+"/json").Probe(t.Context())
 	assert.ErrorIs(t, err, ErrUnexpectedServer)
+
+	// A sign-in proxy in front of it answers with its HTML page.
+	proxy := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte("<html><form>sign in</form></html>"))
+	})
+	_, err = newTestClient(t, Komga, proxy.URL).Probe(t.Context())
+	assert.ErrorIs(t, err, ErrUnauthorized)
 }
 
 func TestKomgaAPIKeyModeSendsNoCookies(t *testing.T) {
