@@ -603,7 +603,7 @@ func (cl *call) jsonBody(v any) error {
 	default:
 		data, err := json.Marshal(v)
 		if err != nil {
-			return fmt.Errorf("authclient: encoding request body: %w", err)
+			return &ConfigError{Setting: "request body", Problem: "cannot be encoded as JSON: " + err.Error(), Err: err}
 		}
 		cl.body = data
 	}
@@ -624,7 +624,7 @@ func (cl *call) setHeader(name, value string) {
 // and replays the call once.
 func (c *Client) send(ctx context.Context, cl *call) error {
 	if ctx == nil {
-		return errors.New("authclient: nil context")
+		return configErr("context", "is nil (use context.Background())")
 	}
 	auth := cl.auth
 	if auth == nil {
@@ -930,7 +930,7 @@ func Query(v any) CallOption {
 			var err error
 			vals, err = query.Values(v)
 			if err != nil {
-				return fmt.Errorf("authclient: encoding query: %w", err)
+				return &ConfigError{Setting: "Query", Problem: "cannot be encoded: " + err.Error(), Err: err}
 			}
 		}
 		if cl.query == nil {

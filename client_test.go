@@ -276,8 +276,9 @@ func TestContextBoundsAllAttempts(t *testing.T) {
 	cancel()
 	err = c.Do(ctx, "GET", "x", nil, nil)
 	assert.ErrorIs(t, err, context.Canceled)
+	var ce *ConfigError
 	//nolint:staticcheck // a nil context is a programming error that must not panic
-	assert.Error(t, c.Do(nil, "GET", "x", nil, nil))
+	assert.ErrorAs(t, c.Do(nil, "GET", "x", nil, nil), &ce)
 }
 
 func TestConnectionPoolSurvivesFailures(t *testing.T) {
@@ -726,7 +727,9 @@ func TestRequestBodyKinds(t *testing.T) {
 	var ce *ConfigError
 	assert.ErrorAs(t, err, &ce, "a stream cannot be replayed: refused, not silently encoded as {}")
 	err = c.Do(t.Context(), "PUT", "x", func() {}, nil)
-	assert.Error(t, err, "unencodable bodies fail before sending")
+	assert.ErrorAs(t, err, &ce, "unencodable bodies fail before sending")
+	err = c.Do(t.Context(), "GET", "x", nil, nil, Query(42))
+	assert.ErrorAs(t, err, &ce, "a query go-querystring cannot encode (not a struct)")
 }
 
 func TestSecretSetIsBounded(t *testing.T) {
