@@ -102,9 +102,10 @@ type Error struct {
 	// Location is the redacted target of a redirect the client did not follow.
 	Location string
 	// Body holds up to the first 64 KiB of the response body, for
-	// inspection. It is never printed by Error, String or the slog value;
-	// beware that printing it yourself may reveal whatever the server wrote.
-	Body []byte
+	// inspection. It is never printed by Error, String, GoString, the slog
+	// value or encoding/json; beware that printing it yourself may reveal
+	// whatever the server wrote.
+	Body []byte `json:"-"`
 
 	kind error // the category sentinel, or nil
 }
@@ -151,14 +152,17 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// String returns the same text as Error.
-func (e *Error) String() string { return e.Error() }
+// String returns the same text as Error. Its receiver is a value so that
+// an Error printed by value (not through a pointer) is safe too.
+func (e Error) String() string { return e.Error() }
 
-// GoString makes %#v print the same safe text as Error, never the Body.
-func (e *Error) GoString() string { return "&authclient.Error{" + strconv.Quote(e.Error()) + "}" }
+// GoString makes %#v print the same safe text as Error, never the Body;
+// like String, for a pointer and a value alike.
+func (e Error) GoString() string { return "&authclient.Error{" + strconv.Quote(e.Error()) + "}" }
 
-// LogValue makes slog print the error's safe fields, never the Body.
-func (e *Error) LogValue() slog.Value {
+// LogValue makes slog print the error's safe fields, never the Body (for a
+// pointer and a value alike).
+func (e Error) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("server", string(e.Server)),
 		slog.String("method", e.Method),
