@@ -643,6 +643,11 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 				return c.authError(err)
 			}
 		}
+		if c.spec.checkRequest != nil {
+			if err := c.spec.checkRequest(c, req.Request); err != nil {
+				return err
+			}
+		}
 		err = c.do(req, cl)
 		if err == nil || replayed || cl.noReauth || !errors.Is(err, ErrUnauthorized) {
 			c.diagnose(err, auth, req.Request)

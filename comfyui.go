@@ -21,7 +21,8 @@ import (
 //     server takes ONE candidate key per request, first hit wins, no
 //     fallback: "Authorization: Bearer <key>" (exact, case-sensitive
 //     prefix), else X-API-Key, else ?api_key=. A stale Bearer masks a good
-//     X-API-Key, so the client sends exactly one (see comfyValidate).
+//     X-API-Key, so the client sends exactly one (comfyValidate at New,
+//     comfyCheckRequest for what one call to Do adds).
 //   - A missing or wrong key gets 401 {"error": "Unauthorized", "message":
 //     "Invalid or missing API key. …"}, no WWW-Authenticate.
 //   - /health, /ws and / (and static-looking paths) are exempt: /health
@@ -39,6 +40,7 @@ var comfySpec = register(&serverSpec{
 	passwords:    passwordBasic,
 	diagnose:     comfyDiagnose,
 	validate:     comfyValidate,
+	checkRequest: comfyCheckRequest,
 
 	health:    comfyHealth,
 	checkAuth: comfyCheckAuth,
@@ -79,7 +81,8 @@ func (c *Client) comfyOnly(op string) error {
 // comfyValidate rejects configurations that would put more than one API
 // key on a request, or lose a header to the key: ComfyUI reads only the
 // first key it finds (Authorization: Bearer, then X-API-Key, then api_key),
-// so a stale one would mask the right one.
+// so a stale one would mask the right one. It runs once, at New; a key a
+// single call adds is refused by comfyCheckRequest.
 func comfyValidate(c *Client, a Authenticator) error {
 	authz := c.headers.Get("Authorization")
 	xKey := c.headers.Get("X-API-Key")
@@ -120,20 +123,80 @@ func comfyValidate(c *Client, a Authenticator) error {
 }
 
 // comfyDiagnose explains a 401: from the patch (bad or missing key) or from
-// a reverse proxy in front of ComfyUI (bad Basic credentials).
+// a reverse proxy in front of ComfyUI (bad Basic credentials). It reads the
+// keys off the rejected request itself, because a key can get there other
+// than through the authenticator: WithHeader, a per-call Header, an api_key
+// in the path given to Do.
 func comfyDiagnose(_ *Client, a Authenticator, req *http.Request) (string, string) {
+	sources := comfyKeySources(req) // at most one: comfyCheckRequest
 	switch a := a.(type) {
 	case *keyAuth:
-		return CredentialAPIKey, "the API key (" + a.p.String() + ") was rejected: it must equal the key the server was started with (--api-key or --api-key-file), exactly"
-	case *basicAuth:
-		return CredentialPassword, "a reverse proxy in front of ComfyUI rejected the username or password, or the server runs the API-key patch and no key was sent (add it with WithHeader(\"X-API-Key\", key))"
-	case nil, noAuth:
-		if strings.HasPrefix(req.Header.Get("Authorization"), "Bearer ") || req.Header.Get("X-API-Key") != "" {
-			return CredentialAPIKey, "the API key set with WithHeader was rejected: it must equal the key the server was started with (--api-key or --api-key-file)"
+		if comfyReadsPlacement(a.p) {
+			return CredentialAPIKey, "the API key (" + a.p.String() + ") was rejected: it must equal the key the server was started with (--api-key or --api-key-file), exactly"
 		}
+		// A key for a proxy (InHeader("X-Proxy-Token")): ComfyUI never
+		// reads it; the key it did read, if any, is below.
+	case *basicAuth:
+		if len(sources) == 0 {
+			return CredentialPassword, "a reverse proxy in front of ComfyUI rejected the username or password, or the server runs the API-key patch and no key was sent (add it with WithHeader(\"X-API-Key\", key))"
+		}
+		return CredentialPassword, "a reverse proxy in front of ComfyUI rejected the username or password, or ComfyUI rejected the API key sent in " +
+			sources[0] + ": it must equal the key the server was started with (--api-key or --api-key-file)"
+	}
+	if len(sources) == 1 {
+		return CredentialAPIKey, "the API key sent in " + sources[0] + " (set with WithHeader, a Header call option or the path) was rejected: " +
+			"it must equal the key the server was started with (--api-key or --api-key-file)"
+	}
+	switch a.(type) {
+	case nil, noAuth:
 		return CredentialNone, "no API key was sent, and the server was started with --api-key: set COMFYUI_API_KEY or use WithAPIKey"
 	}
 	return "", ""
+}
+
+// comfyCheckRequest refuses a request that would carry more than one API
+// key: a Header option or an api_key in the path given to Do, beside the
+// client's own key. ComfyUI checks only the first it finds, so a stale one
+// would mask the right one (and a 401 would blame the wrong key).
+func comfyCheckRequest(_ *Client, req *http.Request) error {
+	if sources := comfyKeySources(req); len(sources) > 1 {
+		return configErr("Header", "the request would carry %d API keys (%s), and ComfyUI checks only the first it finds (%s), "+
+			"so a stale one masks the others: send exactly one (drop the call option or the api_key in the path "+
+			"that adds a key beside the client's)", len(sources), strings.Join(sources, ", "), sources[0])
+	}
+	return nil
+}
+
+// comfyKeySources lists the API keys a request carries, in the order the
+// API-key patch looks for them (it checks only the first): an Authorization
+// value starting with exactly "Bearer ", a non-empty X-API-Key header, a
+// non-empty api_key query parameter.
+func comfyKeySources(req *http.Request) []string {
+	var s []string
+	if strings.HasPrefix(req.Header.Get("Authorization"), "Bearer ") {
+		s = append(s, "Authorization: Bearer")
+	}
+	if req.Header.Get("X-API-Key") != "" {
+		s = append(s, "X-API-Key")
+	}
+	if req.URL != nil && req.URL.RawQuery != "" && req.URL.Query().Get("api_key") != "" {
+		s = append(s, "query parameter api_key")
+	}
+	return s
+}
+
+// comfyReadsPlacement reports whether the API-key patch reads a key placed
+// at p.
+func comfyReadsPlacement(p Placement) bool {
+	switch p.kind {
+	case placeBearer:
+		return true
+	case placeHeader:
+		return http.CanonicalHeaderKey(p.name) == "X-Api-Key"
+	case placeQuery:
+		return p.name == "api_key"
+	}
+	return false
 }
 
 // comfyInt is a JSON number read tolerantly: an integer, a float (Python

@@ -308,11 +308,17 @@ func TestComfyValidateRejectsTwoKeys(t *testing.T) {
 	_, err := New(Komga, url, WithHeader("Authorization", "Bearer x"), WithAPIKey(comfyKey))
 	require.NoError(t, err)
 
-	// The trap it guards against, on the wire: a stale Bearer masks a good X-API-Key.
+	// The trap it guards against, on the wire: a stale Bearer masks a good
+	// X-API-Key (the fake, sent both by hand, shows it).
 	s := setupComfy(t, comfyKey)
-	c := newTestClient(t, ComfyUI, s.URL, xKey)
-	err = c.Do(t.Context(), "GET", "prompt", nil, nil, Header("Authorization", "Bearer stale"))
-	require.ErrorIs(t, err, ErrUnauthorized)
+	req, err := http.NewRequestWithContext(t.Context(), "GET", s.URL+"prompt", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer stale")
+	req.Header.Set("X-API-Key", comfyKey)
+	resp, err := s.HTTP.Client().Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 }
 
 func TestComfyHealth(t *testing.T) {
@@ -933,4 +939,154 @@ func TestComfyUUID(t *testing.T) {
 	} {
 		assert.Equal(t, want, isCanonicalUUID(s), s)
 	}
+}
+
+// A key added to one call (a Header option, an api_key in the path) is
+// beyond comfyValidate, which runs at New: comfyCheckRequest refuses it
+// before anything is sent.
+func TestComfyPerCallSecondKeyIsRefused(t *testing.T) {
+	t.Parallel()
+	s := setupComfy(t, comfyKey)
+	xKey := WithAuthenticator(APIKeyIn(InHeader("X-API-Key"), comfyKey))
+	inQuery := WithAuthenticator(APIKeyIn(InQuery("api_key"), comfyKey))
+	tests := []struct {
+		name  string
+		opts  []Option
+		path  string
+		call  []CallOption
+		first string // the key ComfyUI read
+		good  bool   // the client's own key, alone, is good
+	}{
+		{"stale Bearer option masks the X-API-Key key", []Option{xKey}, "prompt",
+			[]CallOption{Header("Authorization", "Bearer stale-secret")}, "Authorization: Bearer", true},
+		{"stale Bearer option masks the api_key key", []Option{inQuery}, "prompt",
+			[]CallOption{Header("Authorization", "Bearer stale-secret")}, "Authorization: Bearer", true},
+		{"stale X-API-Key option masks the api_key key", []Option{inQuery}, "prompt",
+			[]CallOption{Header("X-API-Key", "stale-secret")}, "X-API-Key", true},
+		{"stale Bearer option masks a WithHeader X-API-Key", []Option{WithHeader("X-API-Key", comfyKey)}, "prompt",
+			[]CallOption{Header("Authorization", "Bearer stale-secret")}, "Authorization: Bearer", true},
+		{"stale X-API-Key option masks an api_key in the path", nil, "prompt?api_key=" + comfyKey,
+			[]CallOption{Header("x-api-key", "stale-secret")}, "X-API-Key", false},
+		{"stale Bearer key masks a good X-API-Key option", []Option{WithAPIKey("stale-secret")}, "prompt",
+			[]CallOption{Header("X-API-Key", comfyKey)}, "Authorization: Bearer", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := setupComfy(t, comfyKey) // its own: the request count is checked
+			c := newTestClient(t, ComfyUI, s.URL, tt.opts...)
+			if tt.good {
+				require.NoError(t, c.Do(t.Context(), "GET", "prompt", nil, nil), "the client's own key is good")
+			}
+			before := s.TotalRequests()
+			err := c.Do(t.Context(), "GET", tt.path, nil, nil, tt.call...)
+			var ce *ConfigError
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, "Header", ce.Setting)
+			assert.Contains(t, err.Error(), "2 API keys")
+			assert.Contains(t, err.Error(), "only the first it finds ("+tt.first+")")
+			assert.Contains(t, err.Error(), "send exactly one")
+			assert.Equal(t, before, s.TotalRequests(), "refused before anything is sent")
+			for _, text := range []string{err.Error(), fmt.Sprintf("%+v", err)} {
+				assert.NotContains(t, text, comfyKey)
+				assert.NotContains(t, text, "stale-secret")
+			}
+		})
+	}
+
+	// Where the per-call header has the name the client's key is placed
+	// in, the key replaces it: one key on the wire, no masking.
+	c := newTestClient(t, ComfyUI, s.URL, WithAPIKey(comfyKey))
+	require.NoError(t, c.Do(t.Context(), "GET", "prompt", nil, nil, Header("Authorization", "Bearer stale-secret")))
+	assert.Equal(t, []string{"Bearer " + comfyKey}, s.LastHeader("GET", "/prompt").Values("Authorization"))
+}
+
+// comfyDiagnose's branch for a key the authenticator did not place: set
+// with WithHeader (or in the path), with no key authenticator or beside a
+// proxy's credential.
+func TestComfyDiagnoseKeyFromWithHeader(t *testing.T) {
+	t.Parallel()
+	s := setupComfy(t, comfyKey)
+	tests := []struct {
+		name   string
+		opts   []Option
+		path   string
+		source string
+	}{
+		{"WithHeader X-API-Key", []Option{WithHeader("X-API-Key", "wrong-secret")}, "prompt", "X-API-Key"},
+		{"WithHeader Authorization: Bearer", []Option{WithHeader("Authorization", "Bearer wrong-secret")}, "prompt", "Authorization: Bearer"},
+		{"api_key in the path", nil, "prompt?api_key=wrong-secret", "query parameter api_key"},
+		{"WithHeader Bearer beside a key for a proxy", []Option{WithHeader("Authorization", "Bearer wrong-secret"),
+			WithAuthenticator(APIKeyIn(InHeader("X-Proxy-Token"), "proxy-secret"))}, "prompt", "Authorization: Bearer"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := newTestClient(t, ComfyUI, s.URL, tt.opts...)
+			err := c.Do(t.Context(), "GET", tt.path, nil, nil)
+			require.ErrorIs(t, err, ErrUnauthorized)
+			e := comfyError(t, err)
+			assert.Equal(t, http.StatusUnauthorized, e.StatusCode)
+			assert.Equal(t, "Unauthorized", e.Code)
+			assert.Equal(t, CredentialAPIKey, e.Credential, "a key was sent, though not by an API-key authenticator")
+			assert.Contains(t, e.Hint, "the API key sent in "+tt.source)
+			assert.Contains(t, e.Hint, "--api-key")
+			assert.NotContains(t, e.Hint, "no API key was sent")
+			assert.NotContains(t, err.Error(), "wrong-secret")
+		})
+	}
+
+	// Behind a Basic proxy that lets the request through, the 401 is the
+	// patch's: the hint names the key as well as the password.
+	s2 := setupComfy(t, comfyKey)
+	s2.RequireBasicAuth("proxy-user", "proxy-pw")
+	c := newTestClient(t, ComfyUI, s2.URL, WithLogin("proxy-user", "proxy-pw"), WithHeader("X-API-Key", "wrong-secret"))
+	err := c.CheckAuth(t.Context())
+	require.ErrorIs(t, err, ErrUnauthorized)
+	e := comfyError(t, err)
+	assert.Equal(t, CredentialPassword, e.Credential)
+	assert.Contains(t, e.Hint, "rejected the API key sent in X-API-Key")
+	assert.Contains(t, e.Hint, "proxy")
+}
+
+// QueueStatus reads GET /queue, then GET /prompt: a failure of the second
+// is returned as it is, with no half-filled status.
+func TestComfyQueueStatusPromptFails(t *testing.T) {
+	t.Parallel()
+	s := setupComfy(t, comfyKey)
+	c := newTestClient(t, ComfyUI, s.URL, WithAPIKey(comfyKey))
+
+	s.Faults.FailNextOn("/prompt", 1, http.StatusInternalServerError, -1)
+	st, err := c.QueueStatus(t.Context())
+	require.Error(t, err)
+	assert.Nil(t, st)
+	e := comfyError(t, err)
+	assert.Equal(t, http.StatusInternalServerError, e.StatusCode)
+	assert.Equal(t, http.MethodGet, e.Method)
+	assert.True(t, strings.HasSuffix(e.URL, "/comfy/prompt"), e.URL)
+	assert.Equal(t, "Internal Server Error", e.Message)
+	for _, kind := range []error{ErrUnauthorized, ErrUnavailable, ErrNotFound, ErrUnexpectedServer} {
+		assert.NotErrorIs(t, err, kind)
+	}
+	assert.Equal(t, 1, s.Requests("GET", "/queue"), "the queue was read first")
+	assert.Equal(t, 1, s.Requests("GET", "/prompt"), "a 500 is not retried")
+
+	// 503 on every attempt: retried, then ErrUnavailable.
+	s.Faults.FailNextOn("/prompt", 3, http.StatusServiceUnavailable, -1)
+	_, err = c.QueueStatus(t.Context())
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.Equal(t, http.StatusServiceUnavailable, comfyError(t, err).StatusCode)
+	assert.Equal(t, 1+3, s.Requests("GET", "/prompt"))
+
+	// A proxy's 401 on /prompt alone is diagnosed like any other.
+	s.Faults.FailNextOn("/prompt", 1, http.StatusUnauthorized, -1)
+	_, err = c.QueueStatus(t.Context())
+	require.ErrorIs(t, err, ErrUnauthorized)
+	e = comfyError(t, err)
+	assert.Equal(t, CredentialAPIKey, e.Credential)
+	assert.Contains(t, e.Hint, "Authorization: Bearer")
+
+	st, err = c.QueueStatus(t.Context())
+	require.NoError(t, err, "the faults are used up")
+	assert.Equal(t, 0, st.Remaining)
 }

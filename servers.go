@@ -74,6 +74,11 @@ type serverSpec struct {
 	// against the rest of the configuration (the WithHeader headers in
 	// c.headers); New returns its error, a *ConfigError.
 	validate func(c *Client, a Authenticator) error
+	// checkRequest, if set, checks each request once it carries its
+	// credentials, before it is sent: what one call adds (a Header option,
+	// a query in the path) is beyond validate. Its error, a *ConfigError,
+	// is returned and nothing is sent.
+	checkRequest func(c *Client, req *http.Request) error
 	// cookieLogout ends a session given as a SessionCookie.
 	cookieLogout func(ctx context.Context, c *Client, a *cookieAuth, o logoutOptions) error
 
