@@ -476,6 +476,12 @@ func absGetStatus(ctx context.Context, c *Client) (*absStatus, error) {
 	cl := newCall(http.MethodGet, "status")
 	cl.noAuth = true
 	cl.out = &st
+	cl.onError = func(e *Error) {
+		if e.StatusCode == http.StatusNotFound { // every Audiobookshelf has /status
+			e.kind = ErrUnexpectedServer
+			e.Hint = "no Audiobookshelf /status at this URL: not Audiobookshelf, or the base URL is wrong (a server under a path needs it, e.g. /audiobookshelf/)"
+		}
+	}
 	if err := c.send(ctx, cl); err != nil {
 		return nil, err
 	}

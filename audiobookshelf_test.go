@@ -4,7 +4,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -83,8 +87,23 @@ func TestABSWrongPassword(t *testing.T) {
 	assert.Equal(t, "Unauthorized", e.Message, "ABS's plain-text 401 without a content type")
 	assert.Contains(t, e.Hint, "wrong username or password")
 
+	// An empty password is still sent ("password": ""): to ABS that is a
+	// wrong password, 401, not its 400.
 	_, err = c.Login(t.Context(), "alice", "")
-	require.Error(t, err, "a missing password is ABS's 400")
+	require.ErrorIs(t, err, ErrUnauthorized)
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, http.StatusUnauthorized, e.StatusCode)
+	assert.Equal(t, CredentialPassword, e.Credential)
+	assert.Contains(t, e.Hint, "wrong username or password")
+
+	// ABS's 400 is for a missing field, which Login never sends: only a
+	// hand-made sign-in gets it, and it is no credential problem.
+	err = newABSClient(t, a, clock).Do(t.Context(), "POST", "login", map[string]string{"username": "alice"}, nil)
+	require.ErrorAs(t, err, &e)
+	assert.Equal(t, http.StatusBadRequest, e.StatusCode)
+	assert.Equal(t, "Bad Request", e.Message, "plain text without a content type")
+	assert.NotErrorIs(t, err, ErrUnauthorized)
+	assert.Equal(t, 0, a.Logins())
 }
 
 func TestABSProactiveRefreshBeforeExpiry(t *testing.T) {
@@ -468,12 +487,6 @@ func TestABSStatusProvidersHealth(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, info.Initialized)
 
-	// The router base path: both URLs reach the same server.
-	c2 := newABSClient(t, a, clock, WithLogin("root", "root"))
-	c2.baseURL += "audiobookshelf/"
-	u, err := c2.CurrentUser(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, "root", u.Username)
 }
 
 func TestABSOpenIDPKCE(t *testing.T) {
@@ -542,4 +555,302 @@ func TestABSUnsupportedAndPaths(t *testing.T) {
 	var e *Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, "Cannot GET /api/no-such-route", e.Message, "the Express HTML page's text")
+}
+
+// absError returns err's *Error.
+func absError(t *testing.T, err error) *Error {
+	t.Helper()
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	return e
+}
+
+// absStub is a server that answers each path with a fixed JSON body, to
+// stand in for answers the fake never gives.
+func absStub(t *testing.T, bodies map[string]string) *httptest.Server {
+	t.Helper()
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := bodies[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = io.WriteString(w, body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func TestABSAuthorizeAndLibrariesFail(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	authorize := func(c *Client) error { _, err := c.Authorize(t.Context()); return err }
+	libraries := func(c *Client) error { _, err := c.ListLibraries(t.Context()); return err }
+	ops := map[string]func(*Client) error{"Authorize": authorize, "ListLibraries": libraries}
+
+	inactive := a.AddAPIKey("root", "off", 0, false)
+	for name, op := range ops {
+		// A key ABS never issued, and one it issued but deactivated.
+		for key, hint := range map[string]string{"not-a-jwt": "not a token", inactive: "inactive"} {
+			err := op(newABSClient(t, a, clock, WithAPIKey(key)))
+			require.ErrorIs(t, err, ErrUnauthorized, name)
+			e := absError(t, err)
+			assert.Equal(t, http.StatusUnauthorized, e.StatusCode, name)
+			assert.Equal(t, "Unauthorized", e.Message, name)
+			assert.Equal(t, CredentialAPIKey, e.Credential, name)
+			assert.Contains(t, e.Hint, hint, name)
+			assert.NotContains(t, err.Error(), key, name)
+		}
+	}
+
+	c := newABSClient(t, a, clock, WithLogin("root", "root"))
+	require.NoError(t, authorize(c))
+
+	// 500: returned as it is, never retried (not even Authorize, which is safe to repeat).
+	authorizes, listings := a.Requests("POST", "/api/authorize"), a.Requests("GET", "/api/libraries")
+	a.Faults.FailNextOn("/api/authorize", 1, http.StatusInternalServerError, -1)
+	_, err := c.Authorize(t.Context())
+	e := absError(t, err)
+	assert.Equal(t, http.StatusInternalServerError, e.StatusCode)
+	assert.Equal(t, "Internal Server Error", e.Message)
+	assert.NotErrorIs(t, err, ErrUnauthorized)
+	assert.NotErrorIs(t, err, ErrUnavailable)
+	assert.Equal(t, authorizes+1, a.Requests("POST", "/api/authorize"))
+
+	// 503 on every attempt: retried, then ErrUnavailable; a single 503 is retried away.
+	a.Faults.FailNextOn("/api/libraries", 3, http.StatusServiceUnavailable, -1)
+	libs, err := c.ListLibraries(t.Context())
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.Nil(t, libs)
+	assert.Equal(t, http.StatusServiceUnavailable, absError(t, err).StatusCode)
+	assert.Equal(t, listings+3, a.Requests("GET", "/api/libraries"))
+	a.Faults.FailNextOn("/api/authorize", 1, http.StatusServiceUnavailable, -1)
+	require.NoError(t, authorize(c))
+
+	// A 401 on a signed-in client renews the session once and replays.
+	a.Faults.FailNextOn("/api/libraries", 1, http.StatusUnauthorized, -1)
+	require.NoError(t, libraries(c))
+	assert.Equal(t, 1, a.Refreshes())
+}
+
+func TestABSProbeFails(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	c := newABSClient(t, a, clock)
+
+	a.Faults.FailNextOn("/status", 1, http.StatusInternalServerError, -1)
+	info, err := c.Probe(t.Context())
+	assert.Nil(t, info)
+	e := absError(t, err)
+	assert.Equal(t, http.StatusInternalServerError, e.StatusCode)
+	assert.True(t, strings.HasSuffix(e.URL, "/status"), e.URL)
+	assert.NotErrorIs(t, err, ErrUnexpectedServer, "a failing Audiobookshelf is not another server")
+
+	a.Faults.FailNextOn("/status", 3, http.StatusBadGateway, -1)
+	_, err = c.Probe(t.Context())
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.Equal(t, http.StatusBadGateway, absError(t, err).StatusCode)
+
+	// Another application's JSON /status.
+	other := absStub(t, map[string]string{"/status": `{"app": "jellyfin", "serverVersion": "10.9.0"}`})
+	_, err = newTestClient(t, Audiobookshelf, other.URL).Probe(t.Context())
+	require.ErrorIs(t, err, ErrUnexpectedServer)
+	e = absError(t, err)
+	assert.Equal(t, http.StatusOK, e.StatusCode)
+	assert.Contains(t, e.Message, "not Audiobookshelf's status")
+
+	// Komga has no /status at all.
+	k := authtest.NewKomga()
+	t.Cleanup(k.Close)
+	_, err = newTestClient(t, Audiobookshelf, k.URL).Probe(t.Context())
+	e = absError(t, err)
+	assert.Equal(t, http.StatusNotFound, e.StatusCode)
+	assert.Equal(t, "No endpoint GET /status.", e.Message, "Komga's own answer")
+	require.ErrorIs(t, err, ErrUnexpectedServer, "another server's 404")
+	assert.False(t, errors.Is(err, ErrNotFound))
+	assert.Contains(t, e.Hint, "not Audiobookshelf")
+}
+
+func TestABSHealthFails(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	c := newABSClient(t, a, clock)
+
+	stub := absStub(t, map[string]string{"/ping": `{"success": false}`, "/healthcheck": `"OK"`})
+	h, err := newTestClient(t, Audiobookshelf, stub.URL).Health(t.Context())
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.Nil(t, h)
+	e := absError(t, err)
+	assert.Equal(t, http.StatusOK, e.StatusCode)
+	assert.Equal(t, "ping did not answer success", e.Message)
+	assert.True(t, strings.HasSuffix(e.URL, "/ping"), e.URL)
+
+	a.Faults.FailNextOn("/ping", 3, http.StatusServiceUnavailable, -1)
+	_, err = c.Health(t.Context())
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.Equal(t, 0, a.Requests("GET", "/healthcheck"), "no /healthcheck after a failed /ping")
+
+	a.Faults.FailNextOn("/healthcheck", 1, http.StatusInternalServerError, -1)
+	_, err = c.Health(t.Context())
+	e = absError(t, err)
+	assert.Equal(t, http.StatusInternalServerError, e.StatusCode)
+	assert.True(t, strings.HasSuffix(e.URL, "/healthcheck"), e.URL)
+	assert.Equal(t, "Internal Server Error", e.Message)
+
+	a.Faults.FailNextOn("/healthcheck", 3, http.StatusServiceUnavailable, -1)
+	_, err = c.Health(t.Context())
+	require.ErrorIs(t, err, ErrUnavailable)
+
+	h, err = c.Health(t.Context())
+	require.NoError(t, err, "the faults are used up")
+	assert.Equal(t, "OK", h.Status)
+}
+
+func TestABSSetAPIKeyActiveFails(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	admin := newABSClient(t, a, clock, WithLogin("root", "root"))
+	k, err := admin.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "svc"})
+	require.NoError(t, err)
+
+	info, err := admin.SetAPIKeyActive(t.Context(), "00000000-0000-4000-8000-000000000000", false)
+	require.ErrorIs(t, err, ErrNotFound)
+	assert.Nil(t, info)
+	e := absError(t, err)
+	assert.Equal(t, http.StatusNotFound, e.StatusCode)
+	assert.Equal(t, "Not Found", e.Message)
+
+	_, err = newABSClient(t, a, clock, WithLogin("alice", "alice-pw")).SetAPIKeyActive(t.Context(), k.ID, false)
+	require.ErrorIs(t, err, ErrForbidden)
+	e = absError(t, err)
+	assert.Equal(t, http.StatusForbidden, e.StatusCode)
+	assert.Equal(t, "Forbidden", e.Message)
+	assert.Contains(t, e.Hint, "admins only")
+
+	_, err = admin.SetAPIKeyActive(t.Context(), "../api-keys", false)
+	require.ErrorIs(t, err, ErrInvalidPath)
+
+	keys, err := admin.ListAPIKeys(t.Context())
+	require.NoError(t, err)
+	require.Len(t, keys, 1)
+	assert.True(t, keys[0].Active, "no failed call changed the key")
+}
+
+func TestABSLogoutFailureKeepsSession(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	c := newABSClient(t, a, clock, WithLogin("root", "root"))
+	_, err := c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	before := c.Session()
+
+	a.Faults.FailNextOn("/logout", 1, http.StatusInternalServerError, -1)
+	err = c.Logout(t.Context())
+	e := absError(t, err)
+	assert.Equal(t, http.StatusInternalServerError, e.StatusCode)
+	assert.NotErrorIs(t, err, ErrUnauthorized)
+	assert.NotContains(t, err.Error(), before.RefreshToken)
+	s := c.Session()
+	require.NotNil(t, s, "a failed logout keeps the session")
+	assert.Equal(t, before.RefreshToken, s.RefreshToken)
+	assert.Equal(t, 1, a.SessionCount("root"))
+	_, err = c.CurrentUser(t.Context())
+	require.NoError(t, err, "still signed in")
+
+	require.NoError(t, c.Logout(t.Context()), "a later logout works")
+	assert.Nil(t, c.Session())
+	assert.Equal(t, 0, a.SessionCount("root"))
+	assert.Equal(t, before.RefreshToken, a.LastHeader("POST", "/logout").Get("X-Refresh-Token"))
+	assert.Equal(t, 2, a.Requests("POST", "/logout"))
+
+	// A 503 is retried; a 401 means the session is already gone.
+	c2 := newABSClient(t, a, clock, WithLogin("root", "root"))
+	_, err = c2.CurrentUser(t.Context())
+	require.NoError(t, err)
+	a.Faults.FailNextOn("/logout", 1, http.StatusServiceUnavailable, -1)
+	require.NoError(t, c2.Logout(t.Context()))
+	assert.Nil(t, c2.Session())
+	assert.Equal(t, 0, a.SessionCount("root"))
+
+	c3 := newABSClient(t, a, clock, WithLogin("root", "root"))
+	_, err = c3.CurrentUser(t.Context())
+	require.NoError(t, err)
+	a.Faults.FailNextOn("/logout", 1, http.StatusUnauthorized, -1)
+	require.NoError(t, c3.Logout(t.Context()))
+	assert.Nil(t, c3.Session())
+}
+
+func TestABSOpenIDLoginRedacted(t *testing.T) {
+	t.Parallel()
+	const (
+		verifier = "planted-verifier-Zq81xPm4"
+		state    = "planted-state-Kd93Lw0v"
+		cookie   = "planted-sid-Hs27Ve5n"
+	)
+	l := OpenIDLogin{
+		AuthURL: "https://idp.example/authorize?client_id=audiobookshelf&code_challenge=abc&code_challenge_method=S256" +
+			"&redirect_uri=https%3A%2F%2Fabs.example%2Fauth%2Fopenid%2Fmobile-redirect&response_type=code&state=" + state,
+		RedirectURI:  "audiobookshelf://oauth",
+		State:        state,
+		CodeVerifier: verifier,
+		cookies:      "connect.sid=" + cookie + "; auth_method=openid-mobile",
+	}
+	var formatted []string
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+		formatted = append(formatted, fmt.Sprintf(verb, l), fmt.Sprintf(verb, &l))
+	}
+	formatted = append(formatted, fmt.Sprint(l), fmt.Sprintln(&l), fmt.Sprintf("%v", []any{l, &l}))
+	var logs strings.Builder
+	logger := slog.New(slog.NewJSONHandler(&logs, nil))
+	logger.Info("openid", "login", l, "ptr", &l)
+	slog.New(slog.NewTextHandler(&logs, nil)).Info("openid", "login", l)
+	logged := logs.String()
+
+	for _, out := range append(formatted, logged) {
+		assert.NotContains(t, out, verifier)
+		assert.NotContains(t, out, cookie)
+	}
+	assert.Contains(t, formatted[0], "verifier REDACTED")
+	assert.Contains(t, formatted[0], "idp.example/authorize", "the URL to open is still shown")
+	assert.NotContains(t, logged, state)
+	assert.Contains(t, logged, "verifier REDACTED")
+
+	for _, out := range formatted {
+		assert.NotContains(t, out, state, "the state in AuthURL is redacted too")
+	}
+}
+
+// A client for the base-path URL signs in, refreshes and logs out under it.
+func TestABSBasePathURL(t *testing.T) {
+	t.Parallel()
+	a, clock := setupABS(t)
+	rec := &comfyRecorder{}
+	c := newTestClient(t, Audiobookshelf, a.BasePathURL(), withClock(clock.Now), WithLogin("root", "root"),
+		WithHTTPClient(&http.Client{Transport: rec}))
+	assert.True(t, strings.HasSuffix(c.BaseURL(), "/audiobookshelf/"), c.BaseURL())
+
+	u, err := c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "root", u.Username)
+	first := c.Session()
+
+	clock.Advance(2 * time.Hour)
+	_, err = c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, 1, a.Refreshes())
+	assert.Equal(t, first.RefreshToken, a.LastHeader("POST", "/auth/refresh").Get("X-Refresh-Token"))
+
+	require.NoError(t, c.Logout(t.Context()))
+	assert.Nil(t, c.Session())
+	assert.Equal(t, 0, a.SessionCount("root"))
+	assert.Equal(t, 1, a.Logins())
+
+	urls, _ := rec.all()
+	var paths []string
+	for _, u := range urls {
+		require.True(t, strings.HasPrefix(u, a.BasePathURL()), u)
+		paths = append(paths, strings.TrimPrefix(u, a.BasePathURL()))
+	}
+	assert.Equal(t, []string{"login", "api/me", "auth/refresh", "api/me", "logout"}, paths)
 }

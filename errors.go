@@ -516,7 +516,8 @@ var credentialParams = map[string]bool{
 	"api_key": true, "apikey": true, "key": true, "token": true,
 	"access_token": true, "refresh_token": true, "password": true,
 	"secret": true, "code": true, "code_verifier": true, "signature": true,
-	"client_secret": true,
+	"client_secret": true, "state": true, "id_token": true, "api-key": true,
+	"auth_token": true, "session": true, "jwt": true,
 }
 
 // redactURL renders u for error messages and logs: userinfo removed, the
