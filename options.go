@@ -192,7 +192,9 @@ func WithSessionHook(fn func(Session)) Option {
 // Transport (nil means a tuned default) and its Timeout, which becomes the
 // per-attempt timeout unless [WithTimeout] is given. hc itself is never
 // modified. Its Jar and CheckRedirect are not used: the client manages
-// cookies and redirects itself for safety.
+// cookies and redirects itself for safety. A Transport you supply is used
+// as it is: size its idle pool yourself (MaxIdleConnsPerHost; net/http's
+// default keeps only 2 per host, the client's own default 32).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(o *options) error {
 		if hc == nil {
