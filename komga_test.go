@@ -1,6 +1,7 @@
 package authclient
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -529,4 +530,37 @@ func TestKomgaFaults(t *testing.T) {
 	_, err = c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "once"})
 	var te *TransportError
 	require.ErrorAs(t, err, &te, "a POST is not retried after a reset")
+}
+
+func TestKomgaHealthAndCheckAuth(t *testing.T) {
+	t.Parallel()
+	k := setupKomga(t)
+	key := k.AddAPIKey(komgaAdmin, "health")
+	c := newTestClient(t, Komga, k.URL, WithAPIKey(key))
+	h, err := c.Health(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, "UP", h.Status)
+	require.NoError(t, c.CheckAuth(t.Context()))
+
+	bad := newTestClient(t, Komga, k.URL, WithAPIKey("0123456789abcdef0123456789abcdef"))
+	_, err = bad.Health(t.Context())
+	require.NoError(t, err, "health needs no credentials")
+	require.ErrorIs(t, bad.CheckAuth(t.Context()), ErrUnauthorized)
+
+	k.Faults.FailNext(3, http.StatusServiceUnavailable, 0)
+	_, err = c.Health(t.Context())
+	require.ErrorIs(t, err, ErrUnavailable)
+}
+
+// The fake's latency knob, met by the per-attempt timeout.
+func TestKomgaFakeLatency(t *testing.T) {
+	t.Parallel()
+	k := setupKomga(t)
+	c := newTestClient(t, Komga, k.URL, WithAPIKey(k.AddAPIKey(komgaAdmin, "slow")), WithTimeout(5*time.Millisecond), WithMaxRetries(0))
+	k.Faults.SetLatency(50 * time.Millisecond)
+	_, err := c.CurrentUser(t.Context())
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	k.Faults.SetLatency(0)
+	_, err = c.CurrentUser(t.Context())
+	require.NoError(t, err)
 }
