@@ -556,11 +556,13 @@ func TestKomgaHealthAndCheckAuth(t *testing.T) {
 func TestKomgaFakeLatency(t *testing.T) {
 	t.Parallel()
 	k := setupKomga(t)
-	c := newTestClient(t, Komga, k.URL, WithAPIKey(k.AddAPIKey(komgaAdmin, "slow")), WithTimeout(5*time.Millisecond), WithMaxRetries(0))
-	k.Faults.SetLatency(50 * time.Millisecond)
+	key := k.AddAPIKey(komgaAdmin, "slow")
+	c := newTestClient(t, Komga, k.URL, WithAPIKey(key), WithTimeout(5*time.Millisecond), WithMaxRetries(0))
+	k.Faults.SetLatency(500 * time.Millisecond)
 	_, err := c.CurrentUser(t.Context())
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	k.Faults.SetLatency(0)
+	c = newTestClient(t, Komga, k.URL, WithAPIKey(key)) // the default timeout
 	_, err = c.CurrentUser(t.Context())
 	require.NoError(t, err)
 }
