@@ -527,19 +527,10 @@ func redactURL(u *url.URL) string {
 	if u == nil {
 		return ""
 	}
-	var b strings.Builder
-	b.Grow(len(u.Scheme) + len(u.Host) + len(u.Path) + len(u.RawQuery) + 8)
-	if u.Scheme != "" {
-		b.WriteString(u.Scheme)
-		b.WriteString("://")
-	}
-	b.WriteString(u.Host)
-	b.WriteString(u.EscapedPath())
-	if u.RawQuery != "" {
-		b.WriteByte('?')
-		b.WriteString(redactQuery(u.RawQuery))
-	}
-	return b.String()
+	// url.URL.String escapes what needs it (a host with "%" in an IPv6
+	// zone, say); userinfo, an opaque part and the fragment are left out.
+	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath, RawQuery: redactQuery(u.RawQuery)}
+	return v.String()
 }
 
 // redactQuery redacts credential values in a raw query string, keeping the
