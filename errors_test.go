@@ -149,9 +149,7 @@ func TestStatusCategories(t *testing.T) {
 			502: ErrUnavailable, 503: ErrUnavailable, 504: ErrUnavailable,
 		}
 	}
-	if _, ok := specs[Khoj]; ok {
-		want[Khoj][403] = ErrUnauthorized // Khoj's {"detail":"Forbidden"} means "no valid token"
-	}
+	want[Khoj][403] = ErrUnauthorized // Khoj's {"detail":"Forbidden"} means "no valid token"
 	sentinels := []error{ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrUnavailable, ErrRedirect, ErrUnexpectedServer}
 	for server, rows := range want {
 		for status, kind := range rows {
