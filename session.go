@@ -88,16 +88,21 @@ type sessionAuth struct {
 // renewFailure is a failed renewal, shared with the goroutines that waited
 // for it.
 type renewFailure struct {
-	stale   *Session // the session the renewal was to replace
-	attempt uint64   // the attempts value the renewal finished with
+	stale   *Session  // the session the renewal was to replace
+	attempt uint64    // the attempts value the renewal finished with
+	until   time.Time // the server asked not to be asked again before (Retry-After)
 	err     error
 }
 
 // shared returns the failure's error for one more goroutine: an [*Error]
-// is copied, so that no two callers hold the same value.
-func (f *renewFailure) shared() error {
+// is copied, so that no two callers hold the same value, and its
+// RetryAfter says what is left of the wait.
+func (f *renewFailure) shared(now time.Time) error {
 	if e, ok := f.err.(*Error); ok {
 		cp := *e
+		if !f.until.IsZero() {
+			cp.RetryAfter = max(f.until.Sub(now), 0)
+		}
 		return &cp
 	}
 	return f.err
@@ -250,18 +255,23 @@ func (a *sessionAuth) renew(req *http.Request, stale *Session) (*Session, error)
 
 // renewOnce runs renewLocked for cur, with the lock held, unless a renewal
 // of cur failed after the caller read seen from attempts (that is, while it
-// waited for the lock): then it returns that failure's error without asking
-// the server again. A failure caused by the renewing goroutine's own context
-// is not shared.
+// waited for the lock), or failed with a Retry-After that has not passed:
+// then it returns that failure's error without asking the server again. A
+// failure caused by the renewing goroutine's own context is not shared.
 func (a *sessionAuth) renewOnce(ctx context.Context, cur *Session, rejected bool, seen uint64) (*Session, error) {
-	if f := a.failure; f != nil && f.stale == cur && f.attempt > seen {
-		return nil, f.shared()
+	now := a.c.now()
+	if f := a.failure; f != nil && f.stale == cur && (f.attempt > seen || now.Before(f.until)) {
+		return nil, f.shared(now)
 	}
 	s, err := a.renewLocked(ctx, cur, rejected)
 	n := a.attempts.Add(1)
 	a.failure = nil
 	if err != nil && ctx.Err() == nil {
-		a.failure = &renewFailure{stale: cur, attempt: n, err: err}
+		f := &renewFailure{stale: cur, attempt: n, err: err}
+		if e, ok := err.(*Error); ok && e.RetryAfter > 0 {
+			f.until = now.Add(e.RetryAfter) // a later call waits it out too, without asking
+		}
+		a.failure = f
 	}
 	return s, err
 }

@@ -76,7 +76,18 @@ func TestABSFailedRefreshIsSharedByWaiters(t *testing.T) {
 		}
 		assert.Equal(t, before.RefreshToken, c.Session().RefreshToken, "the session is kept")
 
-		// Once the waiters have returned, a new call may try again.
+		// A new call within the server's wait gets the same answer without
+		// asking again, with what is left of the wait.
+		clock.Advance(100 * time.Second)
+		_, err = c.CurrentUser(t.Context())
+		require.ErrorIs(t, err, ErrRateLimited)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.Equal(t, 500*time.Second, e.RetryAfter)
+		assert.Equal(t, 1, a.Requests("POST", "/auth/refresh"), "not asked again during the wait")
+
+		// Once the wait is over, a new call tries again.
+		clock.Advance(501 * time.Second)
 		a.Faults.FailNextOn("/auth/refresh", 0, 0, -1)
 		_, err = c.CurrentUser(t.Context())
 		require.NoError(t, err)
