@@ -43,9 +43,16 @@ var absSpec = register(&serverSpec{
 		logout:     absLogout,
 		apply:      func(req *http.Request, s *Session) { req.Header["Authorization"] = []string{"Bearer " + s.Token} },
 		token:      bearerOf,
+		issuedAt:   absIssuedAt,
 		credential: CredentialAccessToken,
 	},
 })
+
+// absIssuedAt reads an access token's iat claim (zero if it has none).
+func absIssuedAt(token string) time.Time {
+	claims, _ := decodeJWT(token)
+	return claims.issued()
+}
 
 func bearerOf(req *http.Request) string {
 	v, _ := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
@@ -140,7 +147,10 @@ func (p *absPayload) session(c *Client, req *http.Request, resp *http.Response, 
 	}
 	s := &Session{Username: p.User.Username, Token: p.User.AccessToken}
 	if claims, ok := decodeJWT(s.Token); ok {
-		s.Expiry = claims.expiry()
+		s.Expiry, s.IssuedAt = claims.expiry(), claims.issued()
+	}
+	if s.IssuedAt.IsZero() || !s.IssuedAt.Before(s.Expiry) {
+		s.IssuedAt = c.now() // no usable iat: the lifetime runs from now
 	}
 	switch {
 	case p.User.RefreshToken != nil && *p.User.RefreshToken != "":

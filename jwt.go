@@ -15,6 +15,7 @@ import (
 type jwtClaims struct {
 	Type     string   `json:"type"` // "access", "refresh", "api"; empty for legacy tokens
 	Exp      *float64 `json:"exp"`
+	Iat      *float64 `json:"iat"`
 	UserID   string   `json:"userId"`
 	Username string   `json:"username"`
 	KeyID    string   `json:"keyId"`
@@ -26,6 +27,14 @@ func (c jwtClaims) expiry() time.Time {
 		return time.Time{}
 	}
 	return time.Unix(int64(*c.Exp), 0)
+}
+
+// issued returns the iat claim as a time; zero when absent or absurd.
+func (c jwtClaims) issued() time.Time {
+	if c.Iat == nil || math.IsNaN(*c.Iat) || *c.Iat <= 0 || *c.Iat > 1<<40 {
+		return time.Time{}
+	}
+	return time.Unix(int64(*c.Iat), 0)
 }
 
 // decodeJWT reads the claims of a compact JWS without verifying it. It

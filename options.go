@@ -250,6 +250,14 @@ func WithRetryWait(min, max time.Duration) Option {
 // waiting and retrying. When the server asks for longer, the call fails at
 // once with an [*Error] that carries the wait in RetryAfter (matching
 // [ErrRateLimited] for a 429, [ErrUnavailable] for a 503).
+//
+// It also bounds how long a session renewal refused with a Retry-After
+// (a rate-limited Audiobookshelf refresh) is not asked again: until then
+// every call gets the failure's error, whose RetryAfter still says what is
+// left of the server's wait; after it one request asks again for all
+// callers. So one answer with an absurd Retry-After never locks a session
+// out for longer than d.
+//
 // Default [DefaultRetryAfterCap].
 func WithRetryAfterCap(d time.Duration) Option {
 	return func(o *options) error {

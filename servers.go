@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Server names the product a [Client] talks to. It selects the paths, the
@@ -105,6 +106,10 @@ type sessionDialect struct {
 	apply func(req *http.Request, s *Session)
 	// token returns the session credential a request carried.
 	token func(req *http.Request) string
+	// issuedAt reads when a session token was issued from the token
+	// itself (a JWT's iat claim), for sessions saved without
+	// Session.IssuedAt; nil or a zero answer means unknown.
+	issuedAt func(token string) time.Time
 	// credential names the credential for error hints ("session token").
 	credential string
 	// basicLogin: login sends the username and password as HTTP Basic,

@@ -26,6 +26,14 @@ type Session struct {
 	Token string `json:"token,omitempty"`
 	// Expiry is when Token expires; zero means unknown or never.
 	Expiry time.Time `json:"expiry,omitzero"`
+	// IssuedAt is when Token was issued (Audiobookshelf: its iat claim,
+	// else when the client obtained it); zero means unknown. With Expiry
+	// it gives the token's lifetime, which sets how early the token is
+	// renewed (see [Session.Expiry]): 30 seconds before it expires, or
+	// half its lifetime before when that is shorter. A session saved
+	// without it is renewed 30 seconds early, unless the token carries an
+	// iat claim.
+	IssuedAt time.Time `json:"issued_at,omitzero"`
 	// RefreshToken renews Token (Audiobookshelf). It rotates on every
 	// refresh.
 	RefreshToken string `json:"refresh_token,omitempty"`
@@ -53,8 +61,22 @@ func (s Session) describe() string {
 	return d + ", tokens REDACTED)"
 }
 
-// refreshMargin is how long before its expiry a token is renewed.
-const refreshMargin = 30 * time.Second
+// maxRefreshMargin is how long before its expiry a token is renewed, at
+// most.
+const maxRefreshMargin = 30 * time.Second
+
+// refreshMargin is how long before its expiry s's token is renewed:
+// [maxRefreshMargin], or half the token's lifetime when that is shorter.
+// Audiobookshelf's access tokens can live only seconds
+// (ACCESS_TOKEN_EXPIRY=10): a fixed margin longer than the lifetime would
+// renew the token on every call. The lifetime is unknown without IssuedAt;
+// then the margin is the maximum.
+func (s *Session) refreshMargin() time.Duration {
+	if s.IssuedAt.IsZero() || !s.Expiry.After(s.IssuedAt) {
+		return maxRefreshMargin
+	}
+	return min(maxRefreshMargin, s.Expiry.Sub(s.IssuedAt)/2)
+}
 
 // sessionAuth signs in with a password (or restores a saved session), keeps
 // the session, and renews it once when it expires or is rejected, however
@@ -88,20 +110,25 @@ type sessionAuth struct {
 // renewFailure is a failed renewal, shared with the goroutines that waited
 // for it.
 type renewFailure struct {
-	stale   *Session  // the session the renewal was to replace
-	attempt uint64    // the attempts value the renewal finished with
-	until   time.Time // the server asked not to be asked again before (Retry-After)
+	stale   *Session // the session the renewal was to replace
+	attempt uint64   // the attempts value the renewal finished with
+	// until is when the client asks the server again: its Retry-After,
+	// bounded by the client's Retry-After cap.
+	until time.Time
+	// retryAt is when the server said it could be asked again (its
+	// Retry-After, unbounded), which the shared error reports.
+	retryAt time.Time
 	err     error
 }
 
 // shared returns the failure's error for one more goroutine: an [*Error]
 // is copied, so that no two callers hold the same value, and its
-// RetryAfter says what is left of the wait.
+// RetryAfter says what is left of the server's wait.
 func (f *renewFailure) shared(now time.Time) error {
 	if e, ok := f.err.(*Error); ok {
 		cp := *e
-		if !f.until.IsZero() {
-			cp.RetryAfter = max(f.until.Sub(now), 0)
+		if !f.retryAt.IsZero() {
+			cp.RetryAfter = max(f.retryAt.Sub(now), 0)
 		}
 		return &cp
 	}
@@ -116,6 +143,9 @@ func newSessionAuth(c *Client, username, password string, restored *Session) *se
 		s.Server = c.spec.server
 		if s.Username == "" {
 			s.Username = username
+		}
+		if s.IssuedAt.IsZero() && a.d != nil && a.d.issuedAt != nil {
+			s.IssuedAt = a.d.issuedAt(s.Token) // saved before IssuedAt existed
 		}
 		a.cur.Store(&s)
 	}
@@ -159,12 +189,13 @@ func (a *sessionAuth) LogValue() slog.Value {
 	return slog.StringValue("Login(" + a.username + ", password REDACTED)")
 }
 
-// usable reports whether s can be sent as it is.
+// usable reports whether s can be sent as it is: it has a token that is
+// not within its refresh margin of expiring.
 func (a *sessionAuth) usable(s *Session) bool {
 	if s == nil || s.Token == "" {
 		return false
 	}
-	return s.Expiry.IsZero() || a.c.now().Add(refreshMargin).Before(s.Expiry)
+	return s.Expiry.IsZero() || a.c.now().Add(s.refreshMargin()).Before(s.Expiry)
 }
 
 // Authenticate puts the current session on req, signing in or renewing
@@ -247,7 +278,12 @@ func (a *sessionAuth) renew(req *http.Request, stale *Session) (*Session, error)
 		return nil, a.loggedOutErr(req) // Logout ran while we waited
 	}
 	cur := a.cur.Load()
-	if cur != stale && a.usable(cur) {
+	// A session renewed while this goroutine waited is taken as it is,
+	// however close to expiry the clock says it is: it is the newest there
+	// is, and renewing it again would cost every waiter a refresh of its
+	// own (a token that lives seconds, a skewed clock). If it is really
+	// expired, the server says 401 and Reauthenticate renews it once.
+	if cur != stale && (a.usable(cur) || cur != nil && cur.Token != "" && a.attempts.Load() > seen) {
 		return cur, nil
 	}
 	return a.renewOnce(ctx, cur, false, seen)
@@ -256,8 +292,11 @@ func (a *sessionAuth) renew(req *http.Request, stale *Session) (*Session, error)
 // renewOnce runs renewLocked for cur, with the lock held, unless a renewal
 // of cur failed after the caller read seen from attempts (that is, while it
 // waited for the lock), or failed with a Retry-After that has not passed:
-// then it returns that failure's error without asking the server again. A
-// failure caused by the renewing goroutine's own context is not shared.
+// then it returns that failure's error without asking the server again. The
+// Retry-After wait is bounded by the client's cap ([WithRetryAfterCap]), so
+// that one answer with an absurd Retry-After does not lock the session out
+// for days; the shared error still reports the server's wait. A failure
+// caused by the renewing goroutine's own context is not shared.
 func (a *sessionAuth) renewOnce(ctx context.Context, cur *Session, rejected bool, seen uint64) (*Session, error) {
 	now := a.c.now()
 	if f := a.failure; f != nil && f.stale == cur && (f.attempt > seen || now.Before(f.until)) {
@@ -269,7 +308,10 @@ func (a *sessionAuth) renewOnce(ctx context.Context, cur *Session, rejected bool
 	if err != nil && ctx.Err() == nil {
 		f := &renewFailure{stale: cur, attempt: n, err: err}
 		if e, ok := err.(*Error); ok && e.RetryAfter > 0 {
-			f.until = now.Add(e.RetryAfter) // a later call waits it out too, without asking
+			// A later call waits it out too, without asking, up to the cap.
+			now = a.c.now()
+			f.retryAt = now.Add(e.RetryAfter)
+			f.until = now.Add(min(e.RetryAfter, a.c.retryAfterCap))
 		}
 		a.failure = f
 	}

@@ -1,7 +1,9 @@
 package authclient
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
 	"sync"
@@ -76,18 +78,19 @@ func TestABSFailedRefreshIsSharedByWaiters(t *testing.T) {
 		}
 		assert.Equal(t, before.RefreshToken, c.Session().RefreshToken, "the session is kept")
 
-		// A new call within the server's wait gets the same answer without
-		// asking again, with what is left of the wait.
-		clock.Advance(100 * time.Second)
+		// A new call within the wait (bounded by the Retry-After cap, 30 s
+		// by default) gets the same answer without asking again, with what
+		// is left of the server's wait.
+		clock.Advance(20 * time.Second)
 		_, err = c.CurrentUser(t.Context())
 		require.ErrorIs(t, err, ErrRateLimited)
 		var e *Error
 		require.ErrorAs(t, err, &e)
-		assert.Equal(t, 500*time.Second, e.RetryAfter)
+		assert.Equal(t, 580*time.Second, e.RetryAfter)
 		assert.Equal(t, 1, a.Requests("POST", "/auth/refresh"), "not asked again during the wait")
 
-		// Once the wait is over, a new call tries again.
-		clock.Advance(501 * time.Second)
+		// Once the capped wait is over, a new call tries again.
+		clock.Advance(DefaultRetryAfterCap)
 		a.Faults.FailNextOn("/auth/refresh", 0, 0, -1)
 		_, err = c.CurrentUser(t.Context())
 		require.NoError(t, err)
@@ -249,4 +252,147 @@ func TestLogoutBeforeFirstSignIn(t *testing.T) {
 	assert.Zero(t, a.Requests("POST", "/login"))
 	assert.Zero(t, a.Requests("POST", "/logout"))
 	assert.False(t, errors.Is(err, ErrRateLimited))
+}
+
+// TestABSShortLivedTokenRenewedOncePerLifetime covers the class "a token
+// whose lifetime is near or below the fixed 30 s refresh margin"
+// (Audiobookshelf's ACCESS_TOKEN_EXPIRY can be seconds): the margin scales
+// with the token's lifetime (at most half of it), so sequential calls in the
+// first part of the token's life send it as it is, one call in the margin
+// renews it once, and goroutines that meet it expired share one refresh —
+// for tokens of a few seconds as for an hour, and for a session restored
+// from a store written without IssuedAt.
+func TestABSShortLivedTokenRenewedOncePerLifetime(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		lifetime, margin time.Duration
+		restored         bool
+	}{
+		{2 * time.Second, time.Second, false},
+		{10 * time.Second, 5 * time.Second, false},
+		{10 * time.Second, 5 * time.Second, true},
+		{40 * time.Second, 20 * time.Second, false},
+		{60 * time.Second, 30 * time.Second, false},
+		{time.Hour, 30 * time.Second, false},
+		{time.Hour, 30 * time.Second, true},
+	} {
+		name := fmt.Sprintf("%v restored=%v", tc.lifetime, tc.restored)
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a, clock := setupABS(t)
+			a.SetTokenExpiry(tc.lifetime, 30*24*time.Hour) // ACCESS_TOKEN_EXPIRY; the limiter keeps its default
+			c := newABSClient(t, a, clock, WithLogin("root", "root"))
+			me := func() error { _, err := c.CurrentUser(t.Context()); return err }
+			require.NoError(t, me())
+			s := c.Session()
+			assert.Equal(t, clock.Now(), s.IssuedAt.UTC(), "IssuedAt is the token's iat")
+			if tc.restored {
+				// Saved by a version without IssuedAt: it is read from the token.
+				s.IssuedAt = time.Time{}
+				data, err := json.Marshal(s)
+				require.NoError(t, err)
+				assert.NotContains(t, string(data), "issued_at")
+				var saved Session
+				require.NoError(t, json.Unmarshal(data, &saved))
+				c = newABSClient(t, a, clock, WithSession(&saved), WithLogin("root", "root"))
+			}
+
+			step := (tc.lifetime - tc.margin) / 5
+			for i := range 5 {
+				if i > 0 {
+					clock.Advance(step)
+				}
+				require.NoError(t, me())
+			}
+			assert.Equal(t, 0, a.Refreshes(), "5 calls outside the margin send the token as it is")
+			assert.Equal(t, 1, a.Logins())
+
+			clock.Advance(tc.lifetime - tc.margin/2 - 4*step) // inside the margin
+			require.NoError(t, me())
+			require.NoError(t, me())
+			assert.Equal(t, 1, a.Refreshes(), "renewed once inside the margin, then the new token is used")
+
+			clock.Advance(2 * tc.lifetime) // expired
+			for _, err := range lineUp(t, c, 20, me) {
+				require.NoError(t, err, "no refresh storm, so no 429 from the limiter either")
+			}
+			assert.Equal(t, 2, a.Refreshes(), "20 goroutines meeting the expired token share one refresh")
+			assert.Equal(t, 2, a.Requests("POST", "/auth/refresh"))
+		})
+	}
+}
+
+// TestABSRenewalRetryAfterIsBoundedByCap covers the class "a renewal refused
+// with a Retry-After longer than the client's cap" (999999 s, a day, from a
+// proxy or from the server's own limiter with a long window): the client
+// answers later calls from the shared failure without asking only until the
+// cap has passed, then asks again (once for all callers) and carries on when
+// the server has recovered. The error still reports the server's wait.
+func TestABSRenewalRetryAfterIsBoundedByCap(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name       string
+		cap        time.Duration // 0: the default
+		retryAfter time.Duration
+		limiter    bool // the fake's own limiter (RATE_LIMIT_AUTH_WINDOW) instead of an injected 429
+	}{
+		{"999999s default cap", 0, 999999 * time.Second, false},
+		{"a day, cap 5s", 5 * time.Second, 24 * time.Hour, false},
+		{"limiter window 999999s", 0, 999999 * time.Second, true},
+		{"limiter window 1h, cap 1m", time.Minute, time.Hour, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a, clock := setupABS(t)
+			capWait := DefaultRetryAfterCap
+			var opts []Option
+			if tc.cap > 0 {
+				capWait = tc.cap
+				opts = append(opts, WithRetryAfterCap(tc.cap))
+			}
+			c := newABSClient(t, a, clock, append(opts, WithLogin("root", "root"))...)
+			me := func() error { _, err := c.CurrentUser(t.Context()); return err }
+			require.NoError(t, me())
+			clock.Advance(2 * time.Hour) // the access token expired
+			if tc.limiter {
+				a.SetRateLimit(1, tc.retryAfter)
+				_, err := newABSClient(t, a, clock).Login(t.Context(), "root", "root") // uses up the one request
+				require.NoError(t, err)
+			} else {
+				a.Faults.FailNextOn("/auth/refresh", 1, http.StatusTooManyRequests, tc.retryAfter)
+			}
+
+			err := me()
+			require.ErrorIs(t, err, ErrRateLimited)
+			var e *Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, tc.retryAfter, e.RetryAfter, "the server's wait is reported as it is")
+			assert.Equal(t, 1, a.Requests("POST", "/auth/refresh"))
+
+			clock.Advance(capWait - time.Second) // within the cap: not asked again
+			err = me()
+			require.ErrorIs(t, err, ErrRateLimited)
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, tc.retryAfter-capWait+time.Second, e.RetryAfter, "what is left of the server's wait")
+			assert.Equal(t, 1, a.Requests("POST", "/auth/refresh"), "answered from the shared failure")
+
+			clock.Advance(time.Second) // the cap has passed
+			if tc.limiter {
+				// Still limited: asked once more, refused again, and the
+				// next call waits for the cap again.
+				require.ErrorIs(t, me(), ErrRateLimited)
+				require.ErrorIs(t, me(), ErrRateLimited)
+				assert.Equal(t, 2, a.Requests("POST", "/auth/refresh"))
+				a.SetRateLimit(40, 10*time.Minute) // the server recovers
+				clock.Advance(capWait)
+			}
+			require.NoError(t, me(), "asked again after the cap and the server has recovered")
+			assert.Equal(t, 1, a.Refreshes())
+			wantLogins := 1
+			if tc.limiter {
+				wantLogins++ // the sign-in that used up the limiter
+			}
+			assert.Equal(t, wantLogins, a.Logins(), "a 429 never makes the client sign in again")
+		})
+	}
 }
