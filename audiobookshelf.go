@@ -32,6 +32,7 @@ var absSpec = register(&serverSpec{
 	createKey:      absCreateKey,
 	deleteKey:      absDeleteKey,
 	verifyKey:      absVerifyKey,
+	holdsKey:       absHoldsKey,
 	setKeyActive:   absSetKeyActive,
 	oauthProviders: absOAuthProviders,
 	probe:          absProbe,
@@ -461,6 +462,15 @@ func absSetKeyActive(ctx context.Context, c *Client, id string, active bool) (*A
 	}
 	k := out.APIKey.info()
 	return &k, nil
+}
+
+// absHoldsKey reports whether secret is the key k: an Audiobookshelf API
+// key is a JWT whose keyId claim is the key's id (read locally, bounded, no
+// signature check). Anything else (a malformed token, an access or legacy
+// token) is not k.
+func absHoldsKey(secret string, k APIKeyInfo) bool {
+	claims, ok := decodeJWT(secret)
+	return ok && claims.Type == "api" && claims.KeyID != "" && claims.KeyID == k.ID
 }
 
 func absVerifyKey(ctx context.Context, c *Client, key string) error {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -853,4 +854,262 @@ func TestABSBasePathURL(t *testing.T) {
 		paths = append(paths, strings.TrimPrefix(u, a.BasePathURL()))
 	}
 	assert.Equal(t, []string{"login", "api/me", "auth/refresh", "api/me", "logout"}, paths)
+}
+
+// absKeyID returns the id of the listed key whose secret is secret, by its
+// keyId claim.
+func absKeyID(t *testing.T, secret string) string {
+	t.Helper()
+	claims, ok := decodeJWT(secret)
+	require.True(t, ok)
+	return claims.KeyID
+}
+
+// absListedIDs lists the ids of every key on the server, as root.
+func absListedIDs(t *testing.T, a *authtest.Audiobookshelf, clock *authtest.Clock) []string {
+	t.Helper()
+	keys, err := newABSClient(t, a, clock, WithLogin("root", "root")).ListAPIKeys(t.Context())
+	require.NoError(t, err)
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	return ids
+}
+
+// TestABSRotateKeyNotHeldKeepsClientIdentity covers the class "rotating a
+// key the client does not authenticate with": whoever owns it (another
+// user, the client's own user) and whatever the client authenticates with
+// (an admin API key, a session, the legacy token), the client keeps its
+// credential and stays who it is, the old key is deleted and the new key,
+// acting as the old key's user, is returned.
+func TestABSRotateKeyNotHeldKeepsClientIdentity(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		owner string // the rotated key's user
+		auth  func(a *authtest.Audiobookshelf) Option
+	}{
+		{"admin key rotates a user's key", "alice", func(a *authtest.Audiobookshelf) Option {
+			return WithAPIKey(a.AddAPIKey("boss", "boss-key", 0, true))
+		}},
+		{"admin key rotates another of the admin's keys", "boss", func(a *authtest.Audiobookshelf) Option {
+			return WithAPIKey(a.AddAPIKey("boss", "boss-key", 0, true))
+		}},
+		{"admin key rotates another admin's key", "carol", func(a *authtest.Audiobookshelf) Option {
+			return WithAPIKey(a.AddAPIKey("boss", "boss-key", 0, true))
+		}},
+		{"session rotates a user's key", "alice", func(*authtest.Audiobookshelf) Option { return WithLogin("boss", "boss-pw") }},
+		{"session rotates its own user's key", "boss", func(*authtest.Audiobookshelf) Option { return WithLogin("boss", "boss-pw") }},
+		{"legacy token rotates its own user's key", "boss", func(a *authtest.Audiobookshelf) Option {
+			return WithAPIKey(a.LegacyToken("boss"))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a, clock := setupABS(t)
+			a.AddUser("boss", "boss-pw", "admin")
+			a.AddUser("carol", "carol-pw", "admin")
+			c := newABSClient(t, a, clock, tc.auth(a))
+			sent := func() string { return a.LastHeader("GET", "/api/me").Get("Authorization") }
+			me, err := c.CurrentUser(t.Context())
+			require.NoError(t, err)
+			require.Equal(t, "boss", me.Username)
+			credential := sent()
+
+			oldSecret := a.AddAPIKey(tc.owner, "bridge", 0, true)
+			oldID := absKeyID(t, oldSecret)
+			nk, err := c.RotateAPIKey(t.Context(), oldID, CreateAPIKeyRequest{})
+			require.NoError(t, err, "the old key is deleted with the client's own rights")
+			assert.Equal(t, a.UserID(tc.owner), nk.UserID, "the new key acts as the old key's user")
+
+			u, err := c.CurrentUser(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, "boss", u.Username, "the client is still itself")
+			assert.Equal(t, credential, sent(), "with the credential it had")
+			assert.NotContains(t, absListedIDs(t, a, clock), oldID, "the old key is deleted")
+			assert.Contains(t, absListedIDs(t, a, clock), nk.ID)
+			_, err = newABSClient(t, a, clock, WithAPIKey(oldSecret)).CurrentUser(t.Context())
+			require.ErrorIs(t, err, ErrUnauthorized)
+			u, err = newABSClient(t, a, clock, WithAPIKey(nk.Secret)).CurrentUser(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, tc.owner, u.Username)
+		})
+	}
+}
+
+// TestABSRotateHeldKeySwitches covers the class "rotating the key the
+// client authenticates with": the client switches to the new key (same
+// user), the old one is deleted, and rotating again works from the new key.
+// An expiring key keeps its lifetime.
+func TestABSRotateHeldKeySwitches(t *testing.T) {
+	t.Parallel()
+	for _, owner := range []string{"root", "boss"} {
+		t.Run(owner, func(t *testing.T) {
+			t.Parallel()
+			a, clock := setupABS(t)
+			a.AddUser("boss", "boss-pw", "admin")
+			secret := a.AddAPIKey(owner, "self", 90*24*time.Hour, true)
+			c := newABSClient(t, a, clock, WithAPIKey(secret))
+			for range 2 {
+				clock.Advance(time.Hour)
+				oldID := absKeyID(t, secret)
+				nk, err := c.RotateAPIKey(t.Context(), oldID, CreateAPIKeyRequest{})
+				require.NoError(t, err)
+				assert.Equal(t, clock.Now().Add(90*24*time.Hour).Unix(), nk.ExpiresAt.Unix(), "same lifetime, from now")
+				u, err := c.CurrentUser(t.Context())
+				require.NoError(t, err, "the client switched to the new key")
+				assert.Equal(t, owner, u.Username)
+				assert.Equal(t, "Bearer "+nk.Secret, a.LastHeader("GET", "/api/me").Get("Authorization"))
+				assert.Equal(t, []string{nk.ID}, absListedIDs(t, a, clock))
+				secret = nk.Secret
+			}
+		})
+	}
+}
+
+// rtFunc is a RoundTripper made of a function.
+type rtFunc func(*http.Request) (*http.Response, error)
+
+func (f rtFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// absRotationRequest says which request of a rotation r is, given the old
+// key: "list", "create", "verify" (GET /api/me with another key than
+// old), "delete old", "delete new", or "".
+func absRotationRequest(r *http.Request, oldSecret, oldID string) string {
+	p := r.URL.Path
+	switch {
+	case r.Method == http.MethodGet && strings.HasSuffix(p, "/api/api-keys"):
+		return "list"
+	case r.Method == http.MethodPost && strings.HasSuffix(p, "/api/api-keys"):
+		return "create"
+	case r.Method == http.MethodGet && strings.HasSuffix(p, "/api/me") && r.Header.Get("Authorization") != "Bearer "+oldSecret:
+		return "verify"
+	case r.Method == http.MethodDelete && strings.HasSuffix(p, "/api/api-keys/"+oldID):
+		return "delete old"
+	case r.Method == http.MethodDelete && strings.Contains(p, "/api/api-keys/"):
+		return "delete new"
+	}
+	return ""
+}
+
+// TestABSRotationFailureRollsBackAndReportsState covers the class "a
+// rotation that fails after it has changed something": whichever step
+// fails (create, verify, deleting the old key after the client switched),
+// the rotation is rolled back and the *RotationError says which keys
+// exist, which one the client uses and whether the old key was deleted,
+// and it unwraps to the cause. A rollback that fails, a deletion whose
+// answer was lost, or one the client cannot check afterwards, are reported
+// without ever leaving the client with no working key.
+func TestABSRotationFailureRollsBackAndReportsState(t *testing.T) {
+	t.Parallel()
+	type fault struct {
+		status int  // answer with this status instead of asking the server
+		lose   bool // ask the server, then lose the answer
+	}
+	for _, tc := range []struct {
+		name   string
+		faults map[string]fault // by absRotationRequest; the first list always passes
+		stage  string
+		cause  error
+		// the state the error reports, and what the server holds
+		newDeleted, oldDeleted, clientOnNew, returned, rollbackErr bool
+		says                                                       []string
+	}{
+		{name: "create fails", faults: map[string]fault{"create": {status: 403}}, stage: "create", cause: ErrForbidden,
+			says: []string{"nothing was created", "the old key still exists", "the client uses the old key"}},
+		{name: "verify fails", faults: map[string]fault{"verify": {status: 401}}, stage: "verify", cause: ErrUnauthorized,
+			newDeleted: true, says: []string{"rolled back", "the client uses the old key"}},
+		{name: "verify and rollback fail", faults: map[string]fault{"verify": {status: 401}, "delete new": {status: 500}},
+			stage: "verify", cause: ErrUnauthorized, rollbackErr: true,
+			says: []string{"the new key still exists", "rollback failed", "the old key still exists", "the client uses the old key"}},
+		{name: "delete old refused after the switch", faults: map[string]fault{"delete old": {status: 403}},
+			stage: "delete old key", cause: ErrForbidden, newDeleted: true,
+			says: []string{"rolled back", "the old key still exists", "the client uses the old key"}},
+		{name: "delete old fails, rollback fails", faults: map[string]fault{"delete old": {status: 500}, "delete new": {status: 500}},
+			stage: "delete old key", rollbackErr: true,
+			says: []string{"the new key still exists", "rollback failed", "the client uses the old key"}},
+		{name: "delete old fails, the check fails", faults: map[string]fault{"delete old": {status: 500}, "list": {status: 500}},
+			stage: "delete old key", clientOnNew: true, returned: true, rollbackErr: true,
+			says: []string{"the new key still exists", "the old key may still exist", "the client uses the new key"}},
+		{name: "delete old done but its answer lost", faults: map[string]fault{"delete old": {lose: true}},
+			oldDeleted: true, clientOnNew: true, returned: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a, clock := setupABS(t)
+			secret := a.AddAPIKey("root", "self", 0, true)
+			oldID := absKeyID(t, secret)
+			var mu sync.Mutex
+			armed, lists := false, 0
+			rt := rtFunc(func(r *http.Request) (*http.Response, error) {
+				mu.Lock()
+				kind := absRotationRequest(r, secret, oldID)
+				if kind == "list" {
+					lists++
+				}
+				f, ok := tc.faults[kind]
+				ok = ok && armed && (kind != "list" || lists > 1)
+				mu.Unlock()
+				if ok && f.status != 0 {
+					return &http.Response{StatusCode: f.status, Header: http.Header{}, Request: r,
+						Body: io.NopCloser(strings.NewReader(http.StatusText(f.status)))}, nil
+				}
+				resp, err := http.DefaultTransport.RoundTrip(r)
+				if ok && f.lose && err == nil {
+					resp.Body.Close()
+					return nil, errors.New("connection reset (test)")
+				}
+				return resp, err
+			})
+			c := newABSClient(t, a, clock, WithAPIKey(secret), WithMaxRetries(0), WithHTTPClient(&http.Client{Transport: rt}))
+			mu.Lock()
+			armed = true
+			mu.Unlock()
+
+			nk, err := c.RotateAPIKey(t.Context(), oldID, CreateAPIKeyRequest{})
+			mu.Lock()
+			armed = false
+			mu.Unlock()
+			ids := absListedIDs(t, a, clock)
+			if tc.stage == "" {
+				require.NoError(t, err, "the old key is gone: the rotation completed")
+			} else {
+				var re *RotationError
+				require.ErrorAs(t, err, &re)
+				assert.Equal(t, tc.stage, re.Stage)
+				if tc.cause != nil {
+					assert.ErrorIs(t, err, tc.cause, "unwraps to the cause")
+				}
+				assert.Equal(t, oldID, re.OldKeyID)
+				assert.Equal(t, tc.newDeleted, re.NewKeyDeleted, "NewKeyDeleted")
+				assert.Equal(t, tc.oldDeleted, re.OldKeyDeleted, "OldKeyDeleted")
+				assert.Equal(t, tc.rollbackErr, re.RollbackErr != nil, "RollbackErr: %v", re.RollbackErr)
+				if tc.clientOnNew {
+					assert.Equal(t, re.NewKeyID, re.ClientKeyID)
+				} else {
+					assert.Equal(t, oldID, re.ClientKeyID)
+				}
+				for _, want := range tc.says {
+					assert.Contains(t, err.Error(), want)
+				}
+				assert.NotContains(t, err.Error(), secret)
+				if re.NewKeyID != "" {
+					assert.Equal(t, !tc.newDeleted, slices.Contains(ids, re.NewKeyID), "the new key exists unless deleted")
+				}
+			}
+			assert.Equal(t, !tc.oldDeleted, slices.Contains(ids, oldID), "the old key exists unless deleted")
+			assert.Equal(t, tc.returned, nk != nil, "the new key is returned when it is kept")
+
+			// The client still works, with the key the error names.
+			want := secret
+			if tc.clientOnNew {
+				require.NotNil(t, nk)
+				want = nk.Secret
+			}
+			_, err = c.CurrentUser(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, "Bearer "+want, a.LastHeader("GET", "/api/me").Get("Authorization"))
+		})
+	}
 }

@@ -101,22 +101,70 @@ func (c *Client) DeleteAPIKey(ctx context.Context, id string) error {
 	return c.spec.deleteKey(ctx, c, id)
 }
 
-// RotationError reports a key rotation that did not complete. Stage says
-// where it stopped; Err is the cause. When Stage is "verify" the new key did
-// not work and was deleted again (RollbackErr says if that failed too) and
-// the old key is untouched; when Stage is "delete old key" the new key works
-// and is returned alongside the error, but the old key still exists.
+// RotationError reports a key rotation that did not complete, and the
+// state it left. Stage says where it stopped: "create" (nothing was
+// created), "verify" (the new key did not authenticate) or "delete old
+// key". After a failed verification or deletion the rotation is rolled
+// back: the client goes back to the old key and the new key is deleted, so
+// the old key is in use as before; RollbackErr says if that failed too.
+// The fields say exactly which keys exist and which one the client uses.
+// It unwraps to the cause, so errors.Is(err, [ErrForbidden]) and the like
+// work.
 type RotationError struct {
-	Stage       string
-	Err         error
+	// Stage is the step that failed: "create", "verify" or "delete old key".
+	Stage string
+	// Err is the cause.
+	Err error
+	// RollbackErr is why the rollback failed, if it did: deleting the new
+	// key (NewKeyDeleted is then false and both keys exist), or checking
+	// whether the old key survived a failed deletion (then the new key is
+	// kept, and the client uses it if it had switched to it).
 	RollbackErr error
+	// OldKeyID is the key being replaced; NewKeyID the key created for it
+	// ("" if none was).
+	OldKeyID, NewKeyID string
+	// OldKeyDeleted reports that the old key no longer exists.
+	OldKeyDeleted bool
+	// NewKeyDeleted reports that the new key was deleted again (rolled
+	// back).
+	NewKeyDeleted bool
+	// ClientKeyID is the rotated key the client authenticates with after
+	// the failure, OldKeyID or NewKeyID; "" when it authenticates with
+	// neither (a session, or an API key other than the one rotated).
+	ClientKeyID string
 }
 
-// Error describes the failed stage and its cause.
+// Error describes the failed stage, its cause and the state left. It names
+// no key (Khoj's key ids are derived from the keys).
 func (e *RotationError) Error() string {
-	s := "authclient: key rotation failed at " + e.Stage + ": " + e.Err.Error()
+	s := "authclient: key rotation failed at " + e.Stage + ": " + e.Err.Error() + "; "
+	switch {
+	case e.NewKeyID == "":
+		s += "nothing was created"
+	case e.NewKeyDeleted:
+		s += "rolled back: the new key was deleted"
+	case e.OldKeyDeleted:
+		s += "the old key was deleted, the new key kept"
+	default:
+		s += "the new key still exists"
+	}
 	if e.RollbackErr != nil {
-		s += " (and deleting the new key failed: " + e.RollbackErr.Error() + ")"
+		s += " (rollback failed: " + e.RollbackErr.Error() + ")"
+	}
+	if e.OldKeyDeleted {
+		s += "; the old key no longer exists"
+	} else if e.RollbackErr != nil && e.Stage == "delete old key" && !e.NewKeyDeleted {
+		s += "; the old key may still exist"
+	} else {
+		s += "; the old key still exists"
+	}
+	switch e.ClientKeyID {
+	case "":
+		s += "; the client's own credential is unchanged"
+	case e.OldKeyID:
+		s += "; the client uses the old key"
+	default:
+		s += "; the client uses the new key"
 	}
 	return s
 }
@@ -126,21 +174,31 @@ func (e *RotationError) Unwrap() error { return e.Err }
 
 // RotateAPIKey replaces the key oldID with a new one, following Komga's
 // published strategy: create the new key, verify that it authenticates,
-// then delete the old one. If verification fails, the new key is deleted
-// and the old one kept. The new key gets r's settings; an empty r.Name
-// becomes the old name plus a "rotated" date stamp, and an empty r.UserID
-// the old key's owner (Audiobookshelf).
+// then delete the old one. The new key belongs to the old key's user, with
+// the old key's lifetime (Audiobookshelf, when it expires) and active; r
+// may set the name (an empty r.Name becomes the old name plus a "rotated"
+// date stamp) and the lifetime. r.UserID, if set, must be the old key's
+// user and r.Inactive must be false: a rotation never changes who a key
+// acts as.
 //
-// If the client itself authenticates with an API key, it switches to the
-// new key once verified (the new key belongs to the same user), so a
-// program can rotate its own key and carry on. The old key's existence is
-// checked first: an unknown oldID fails with [ErrNotFound] before anything
-// is created. Failures after that are a [*RotationError].
+// The client switches to the new key only when the key rotated is the one
+// it authenticates with, so a program can rotate its own key and carry on,
+// while an admin rotating another user's key stays itself. Which key the
+// client holds is per-server: Audiobookshelf compares the keyId claim of
+// the client's key (read locally) with oldID; a server whose keys all
+// belong to the signed-in user (Komga) treats an API-key client as holding
+// it, which never changes who the client is. A client with a session never
+// switches.
+//
+// The old key's existence is checked first: an unknown oldID fails with
+// [ErrNotFound] before anything is created. Failures after that are a
+// [*RotationError]: the rotation is rolled back (the new key deleted, the
+// client back on the old key) and the error says what state it left.
 func (c *Client) RotateAPIKey(ctx context.Context, oldID string, r CreateAPIKeyRequest) (*CreatedAPIKey, error) {
 	if c.spec.createKey == nil || c.spec.verifyKey == nil {
 		return nil, c.spec.unsupportedErr("RotateAPIKey")
 	}
-	keys, err := c.ListAPIKeys(ctx)
+	old, err := c.findAPIKey(ctx, oldID)
 	if err != nil {
 		var ue *UnsupportedError
 		if errors.As(err, &ue) { // Khoj in anonymous mode: name the operation asked for
@@ -148,16 +206,15 @@ func (c *Client) RotateAPIKey(ctx context.Context, oldID string, r CreateAPIKeyR
 		}
 		return nil, err
 	}
-	var old *APIKeyInfo
-	for i := range keys {
-		if keys[i].ID == oldID {
-			old = &keys[i]
-			break
-		}
-	}
 	if old == nil {
 		return nil, &Error{Server: c.spec.server, Method: "-", URL: c.baseURL, StatusCode: 404,
 			Message: "no API key with that id", kind: ErrNotFound}
+	}
+	if r.Inactive {
+		return nil, configErr("CreateAPIKeyRequest.Inactive", "a rotated key is created active (deactivate it afterwards with SetAPIKeyActive)")
+	}
+	if r.UserID != "" && old.UserID != "" && r.UserID != old.UserID {
+		return nil, configErr("CreateAPIKeyRequest.UserID", "a rotated key keeps the old key's user; create a key for another user with CreateAPIKey")
 	}
 	if r.Name == "" {
 		r.Name = rotatedName(old.Name, c.now())
@@ -165,23 +222,100 @@ func (c *Client) RotateAPIKey(ctx context.Context, oldID string, r CreateAPIKeyR
 	if r.UserID == "" {
 		r.UserID = old.UserID
 	}
+	if r.ExpiresIn == 0 && !old.ExpiresAt.IsZero() && old.ExpiresAt.Sub(old.CreatedAt) >= time.Second {
+		r.ExpiresIn = old.ExpiresAt.Sub(old.CreatedAt).Round(time.Second) // the same lifetime, from now
+	}
+
+	ka, _ := c.authenticator().(*keyAuth)
+	held := ka != nil && c.spec.holdsAPIKey(ka.key, *old)
+	e := &RotationError{OldKeyID: oldID}
+	if held {
+		e.ClientKeyID = oldID
+	}
 	nk, err := c.CreateAPIKey(ctx, r)
 	if err != nil {
-		return nil, &RotationError{Stage: "create", Err: err}
+		e.Stage, e.Err = "create", err
+		return nil, e
 	}
+	e.NewKeyID = nk.ID
 	if err := c.spec.verifyKey(ctx, c, nk.Secret); err != nil {
-		// Roll back with a context of its own: the caller's may be what failed.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		return nil, &RotationError{Stage: "verify", Err: err, RollbackErr: c.DeleteAPIKey(rctx, nk.ID)}
+		e.Stage, e.Err = "verify", err
+		return nil, c.rollBackRotation(ctx, e, nil, nil)
 	}
-	if ka, ok := c.authenticator().(*keyAuth); ok {
-		c.setAuthenticator(&keyAuth{p: ka.p, key: nk.Secret})
+	var switched *keyAuth
+	if held && c.authenticator() == ka {
+		switched = &keyAuth{p: ka.p, key: nk.Secret}
+		c.setAuthenticator(switched)
+		e.ClientKeyID = nk.ID
 	}
 	if err := c.DeleteAPIKey(ctx, oldID); err != nil && !errors.Is(err, ErrNotFound) {
-		return nk, &RotationError{Stage: "delete old key", Err: err}
+		e.Stage, e.Err = "delete old key", err
+		return c.rollBackDeleteFailure(ctx, e, nk, ka, switched)
 	}
 	return nk, nil
+}
+
+// findAPIKey returns the listed key with the given id, or nil.
+func (c *Client) findAPIKey(ctx context.Context, id string) (*APIKeyInfo, error) {
+	keys, err := c.ListAPIKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i := range keys {
+		if keys[i].ID == id {
+			return &keys[i], nil
+		}
+	}
+	return nil, nil
+}
+
+// holdsAPIKey reports whether secret, the API key a client authenticates
+// with, is the key k.
+func (s *serverSpec) holdsAPIKey(secret string, k APIKeyInfo) bool {
+	if s.holdsKey == nil {
+		return true // every key the client can list is its own user's
+	}
+	return s.holdsKey(secret, k)
+}
+
+// rotationCleanupTimeout bounds the requests that undo a failed rotation.
+const rotationCleanupTimeout = 30 * time.Second
+
+// rollBackRotation puts the client back on its old key (if it had switched
+// to the new one) and deletes the new key, with a context of its own (the
+// caller's may be what failed), and records the result in e.
+func (c *Client) rollBackRotation(ctx context.Context, e *RotationError, held, switched *keyAuth) error {
+	if switched != nil && c.authenticator() == switched {
+		c.setAuthenticator(held)
+		e.ClientKeyID = e.OldKeyID
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rotationCleanupTimeout)
+	defer cancel()
+	if err := c.DeleteAPIKey(rctx, e.NewKeyID); err != nil && !errors.Is(err, ErrNotFound) {
+		e.RollbackErr = err
+		return e
+	}
+	e.NewKeyDeleted = true
+	return e
+}
+
+// rollBackDeleteFailure handles a failed deletion of the old key. A
+// deletion can fail after the server did it (the answer was lost), and
+// rolling back then would leave no working key, so the old key's existence
+// is checked first: gone means the rotation completed; still there means
+// roll back; unknown means keep the new key.
+func (c *Client) rollBackDeleteFailure(ctx context.Context, e *RotationError, nk *CreatedAPIKey, held, switched *keyAuth) (*CreatedAPIKey, error) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rotationCleanupTimeout)
+	defer cancel()
+	old, err := c.findAPIKey(rctx, e.OldKeyID)
+	switch {
+	case err != nil:
+		e.RollbackErr = fmt.Errorf("checking whether the old key still exists: %w", err)
+		return nk, e
+	case old == nil:
+		return nk, nil // the deletion happened; only its answer failed
+	}
+	return nil, c.rollBackRotation(ctx, e, held, switched)
 }
 
 // rotatedName derives a new key name from the old one (names must be

@@ -366,15 +366,20 @@ func TestKomgaRotateAPIKeyRollsBack(t *testing.T) {
 	require.Len(t, after, 1)
 	assert.Equal(t, keys[0].ID, after[0].ID)
 
-	// Deleting the old key fails: the new key is returned with the error.
-	k.Faults.FailNextOn("/api/v2/users/me/api-keys/"+keys[0].ID, 3, http.StatusInternalServerError, -1)
+	// Deleting the old key fails: rolled back, the new key deleted and
+	// the client back on the old key.
+	k.Faults.FailNextOn("/api/v2/users/me/api-keys/"+keys[0].ID, 1, http.StatusInternalServerError, -1)
 	nk, err := c.RotateAPIKey(t.Context(), keys[0].ID, CreateAPIKeyRequest{})
 	require.ErrorAs(t, err, &re)
 	assert.Equal(t, "delete old key", re.Stage)
-	require.NotNil(t, nk)
+	assert.Nil(t, nk)
+	assert.True(t, re.NewKeyDeleted)
+	assert.False(t, re.OldKeyDeleted)
+	assert.Equal(t, keys[0].ID, re.ClientKeyID)
 	after, err = c.ListAPIKeys(t.Context())
-	require.NoError(t, err)
-	assert.Len(t, after, 2, "both keys exist; the caller can delete the old one later")
+	require.NoError(t, err, "the client uses the old key again")
+	require.Len(t, after, 1)
+	assert.Equal(t, keys[0].ID, after[0].ID)
 }
 
 func TestKomgaOAuthProviders(t *testing.T) {

@@ -58,11 +58,17 @@ type serverSpec struct {
 	diagnose func(c *Client, a Authenticator, rejected *http.Request) (credential, hint string)
 
 	// Operations; nil means the server lacks it (ErrUnsupported).
-	currentUser    func(ctx context.Context, c *Client) (*User, error)
-	listKeys       func(ctx context.Context, c *Client) ([]APIKeyInfo, error)
-	createKey      func(ctx context.Context, c *Client, r CreateAPIKeyRequest) (*CreatedAPIKey, error)
-	deleteKey      func(ctx context.Context, c *Client, id string) error
-	verifyKey      func(ctx context.Context, c *Client, key string) error
+	currentUser func(ctx context.Context, c *Client) (*User, error)
+	listKeys    func(ctx context.Context, c *Client) ([]APIKeyInfo, error)
+	createKey   func(ctx context.Context, c *Client, r CreateAPIKeyRequest) (*CreatedAPIKey, error)
+	deleteKey   func(ctx context.Context, c *Client, id string) error
+	verifyKey   func(ctx context.Context, c *Client, key string) error
+	// holdsKey reports whether secret, the API key the client
+	// authenticates with, is the key k (RotateAPIKey then switches the
+	// client to the new key). nil means the server cannot tell, but every
+	// key the client can list belongs to its own user (Komga): an API-key
+	// client is then taken to hold it, which never changes who it is.
+	holdsKey       func(secret string, k APIKeyInfo) bool
 	oauthProviders func(ctx context.Context, c *Client) ([]OAuthProvider, error)
 	probe          func(ctx context.Context, c *Client) (*ServerInfo, error)
 	health         func(ctx context.Context, c *Client) (*Health, error)
