@@ -46,6 +46,7 @@ var khojSpec = register(&serverSpec{
 	createKey:      khojCreateKey,
 	deleteKey:      khojDeleteKey,
 	verifyKey:      khojVerifyKey,
+	holdsKey:       func(secret string, k APIKeyInfo) bool { return khojFingerprint(secret) == k.ID },
 	oauthProviders: khojOAuthProviders,
 	probe:          khojProbe,
 	health:         khojHealth,
