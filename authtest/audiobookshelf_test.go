@@ -969,3 +969,26 @@ func TestAudiobookshelfBadInputAndTLS(t *testing.T) {
 	r = absCall(t, nil, srv, "POST", "login", `{"username":"root","password":"root"}`)
 	assert.Contains(t, absCookieNamed(r, "refresh_token"), "; HttpOnly; Secure; SameSite=Lax")
 }
+
+// TestAudiobookshelfShortAccessTokens: ACCESS_TOKEN_EXPIRY is honoured as
+// given, down to seconds (exp − iat = 10 at 10), for login and refresh,
+// and such a token is refused once expired.
+func TestAudiobookshelfShortAccessTokens(t *testing.T) {
+	t.Parallel()
+	clock := NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	srv := NewAudiobookshelf(WithClock(clock))
+	defer srv.Close()
+	for _, ttl := range []time.Duration{time.Second, 10 * time.Second, 40 * time.Second} {
+		srv.SetTokenExpiry(ttl, time.Hour)
+		access, refresh := absLogin(t, srv, "root", "root")
+		c := absClaimsOf(t, access)
+		assert.Equal(t, ttl.Seconds(), c["exp"].(float64)-c["iat"].(float64))
+		r := absCall(t, nil, srv, "POST", "auth/refresh", "", "x-refresh-token", refresh)
+		require.Equal(t, 200, r.status, r.body)
+		c = absClaimsOf(t, r.json(t)["user"].(map[string]any)["accessToken"].(string))
+		assert.Equal(t, ttl.Seconds(), c["exp"].(float64)-c["iat"].(float64), "refresh issues the same lifetime")
+		assert.Equal(t, 200, absCall(t, nil, srv, "GET", "api/me", "", absBearer(access)...).status)
+		clock.Advance(ttl + time.Second)
+		absAssertBare(t, absCall(t, nil, srv, "GET", "api/me", "", absBearer(access)...), 401)
+	}
+}
