@@ -29,8 +29,8 @@ type Session struct {
 	// IssuedAt is when Token was issued (Audiobookshelf: its iat claim,
 	// else when the client obtained it); zero means unknown. With Expiry
 	// it gives the token's lifetime, which sets how early the token is
-	// renewed (see [Session.Expiry]): 30 seconds before it expires, or
-	// half its lifetime before when that is shorter. A session saved
+	// renewed: 30 seconds before it expires, or half its lifetime before
+	// when that is shorter. A session saved
 	// without it is renewed 30 seconds early, unless the token carries an
 	// iat claim.
 	IssuedAt time.Time `json:"issued_at,omitzero"`
