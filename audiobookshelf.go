@@ -661,6 +661,7 @@ func (c *Client) StartOpenIDLogin(ctx context.Context, redirectURI string) (*Ope
 		return nil, configErr("StartOpenIDLogin", "redirect URI is not a URL")
 	}
 	l := &OpenIDLogin{RedirectURI: redirectURI, CodeVerifier: randomToken(32), State: randomToken(16)}
+	c.secrets.add(l.CodeVerifier, l.State) // masked before either is sent
 	sum := sha256.Sum256([]byte(l.CodeVerifier))
 	cl := newCall(http.MethodGet, "auth/openid")
 	cl.noAuth, cl.noReauth, cl.noRedirect, cl.retry = true, true, true, false
@@ -693,6 +694,7 @@ func (c *Client) StartOpenIDLogin(ctx context.Context, redirectURI string) (*Ope
 				continue
 			}
 			pairs = append(pairs, ck.Name+"="+ck.Value)
+			c.secrets.add(ck.Value) // sent back with the code exchange
 			session = session || ck.Name == "connect.sid"
 		}
 		if !session {
@@ -704,7 +706,6 @@ func (c *Client) StartOpenIDLogin(ctx context.Context, redirectURI string) (*Ope
 	if err := c.send(ctx, cl); err != nil {
 		return nil, err
 	}
-	c.secrets.add(l.CodeVerifier)
 	return l, nil
 }
 
@@ -728,7 +729,7 @@ func (c *Client) FinishOpenIDLogin(ctx context.Context, l *OpenIDLogin, callback
 	q := u.Query()
 	if msg := q.Get("error"); msg != "" {
 		return nil, &Error{Server: Audiobookshelf, Method: "-", URL: redactURL(u), StatusCode: http.StatusUnauthorized,
-			Message: "the identity provider refused the sign-in: " + cleanText(truncate(msg, 200)), kind: ErrUnauthorized}
+			Message: "the identity provider refused the sign-in: " + truncate(c.secrets.serverText(msg), 200), kind: ErrUnauthorized}
 	}
 	if q.Get("state") != l.State {
 		return nil, configErr("FinishOpenIDLogin", "the state in the callback does not match this sign-in (a forged or stale callback)")

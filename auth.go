@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -273,20 +272,34 @@ func redactedFormat(f fmt.State, verb rune, s string) {
 	_, _ = f.Write([]byte(s))
 }
 
-// secretsOf lists the secret strings an authenticator holds, so the client
-// can mask them if a server echoes them back in a message.
+// secretsOf lists the secret strings an authenticator holds, and those it
+// derives from them for the wire (the Basic header's Base64), so the client
+// can mask them if a server echoes them back in a message (a header value
+// such as "Bearer <key>" is masked through the key inside it). The forms each takes in an echo are added by the
+// secret set. A custom authenticator's are not known in advance: the
+// client notes them on each request ([Client.noteCustomAuth]).
 func secretsOf(a Authenticator) []string {
 	switch a := a.(type) {
 	case *keyAuth:
-		return []string{a.key, url.QueryEscape(a.key)}
+		return []string{a.key}
 	case *basicAuth:
-		return []string{a.password, basicValue(a.username, a.password)[len("Basic "):]}
+		return basicSecrets(a.username, a.password)
 	case *cookieAuth:
 		return []string{a.value}
 	case *sessionAuth:
 		return a.secrets()
 	}
 	return nil
+}
+
+// builtIn reports whether a is one of the package's authenticators, whose
+// credentials secretsOf knows.
+func builtIn(a Authenticator) bool {
+	switch a.(type) {
+	case *keyAuth, *basicAuth, *cookieAuth, *sessionAuth, noAuth:
+		return true
+	}
+	return false
 }
 
 // Kinds of credential, as reported in [Error.Credential].

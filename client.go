@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -139,6 +140,9 @@ func New(server Server, baseURL string, opts ...Option) (*Client, error) {
 	c.headers.Set("Accept", "application/json")
 	for k, vs := range o.headers {
 		c.headers[k] = vs
+		for _, v := range vs {
+			c.secrets.keep(headerSecrets(k, v)...) // WithHeader values are credentials (proxy tokens)
+		}
 	}
 
 	auth, err := o.resolveAuth(c)
@@ -573,6 +577,8 @@ type call struct {
 	onError func(e *Error)
 
 	limit io.LimitedReader // bounds the decoded answer
+
+	secrets []string // credentials this call carries (Header values)
 }
 
 func newCall(method, path string) *call {
@@ -633,14 +639,25 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 	if cl.noAuth {
 		auth = nil
 	}
+	if cl.auth != nil {
+		c.secrets.add(secretsOf(cl.auth)...) // a sign-in's Basic, a key being verified
+	}
+	if len(cl.secrets) > 0 {
+		c.secrets.add(cl.secrets...)
+	}
+	custom := auth != nil && !builtIn(auth)
 	for replayed := false; ; replayed = true {
 		req, err := c.newRequest(ctx, cl)
 		if err != nil {
 			return err
 		}
 		if auth != nil {
+			query, path := req.URL.RawQuery, req.URL.Path
 			if err := auth.Authenticate(req.Request); err != nil {
 				return c.authError(err)
+			}
+			if custom {
+				c.noteCustomAuth(req.Request, cl, query, path)
 			}
 		}
 		if c.spec.checkRequest != nil {
@@ -852,8 +869,8 @@ func (c *Client) checkResponse(resp *http.Response, req *http.Request) error {
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e.Body = body
-	msg, code := parseErrorBody(resp.Header.Get("Content-Type"), body)
-	e.Message, e.Code = c.secrets.scrub(msg), c.secrets.scrub(code)
+	msg, code := rawErrorBody(resp.Header.Get("Content-Type"), body)
+	e.Message, e.Code = c.secrets.serverText(msg), c.secrets.serverText(code)
 	if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
 		e.RetryAfter = ra
 	}
@@ -953,13 +970,16 @@ func Query(v any) CallOption {
 }
 
 // Header sets a request header on one call. Names and values are validated
-// like [WithHeader].
+// like [WithHeader], and values are masked like its values in the client's
+// errors and logs (among the most recently used credentials the client
+// keeps, not for the client's lifetime).
 func Header(name, value string) CallOption {
 	return func(cl *call) error {
 		if err := validateHeader("Header", name, value); err != nil {
 			return err
 		}
 		cl.setHeader(name, value)
+		cl.secrets = append(cl.secrets, headerSecrets(name, value)...)
 		return nil
 	}
 }
@@ -1068,67 +1088,70 @@ func joinPath(prefix string, params ...string) (string, error) {
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
-// secretSet is the set of credential strings the client knows, used to mask
-// them in server messages that echo them back. The credentials the client
-// was given (passwords, API keys, cookies: kept) are never dropped; the
-// ones it collects on the way (session tokens, created keys: added) are
-// bounded to the most recent maxSecrets, so that a service refreshing a
-// token every hour does not grow the set forever (old tokens have expired).
-// Strings shorter than 4 bytes are not masked: replacing them would garble
-// messages without protecting anything.
-type secretSet struct {
-	mu     sync.RWMutex
-	kept   []string
-	recent []string
-}
-
-const maxSecrets = 32
-
-// keep adds long-lived credentials, which stay in the set.
-func (s *secretSet) keep(secrets ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, v := range secrets {
-		if len(v) >= 4 && !containsString(s.kept, v) {
-			s.kept = append(s.kept, v)
+// noteCustomAuth adds to the secret set every header value, query value
+// and path segment a custom Authenticator put on req: the client built the
+// request, so whatever differs from what it set itself is the
+// authenticator's credential. query and path are the request's before
+// Authenticate. A value already in the set costs a map look-up.
+func (c *Client) noteCustomAuth(req *http.Request, cl *call, query, path string) {
+	for k, vs := range req.Header {
+		if c.builtHeader(cl, k, vs) {
+			continue
 		}
-	}
-}
-
-// add adds credentials the client came across; only the most recent
-// maxSecrets of them stay.
-func (s *secretSet) add(secrets ...string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, v := range secrets {
-		if len(v) >= 4 && !containsString(s.kept, v) && !containsString(s.recent, v) {
-			s.recent = append(s.recent, v)
-		}
-	}
-	if n := len(s.recent) - maxSecrets; n > 0 {
-		s.recent = append(s.recent[:0:0], s.recent[n:]...)
-	}
-}
-
-func (s *secretSet) scrub(text string) string {
-	if text == "" {
-		return text
-	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	for _, list := range [2][]string{s.kept, s.recent} {
-		for _, v := range list {
-			if strings.Contains(text, v) {
-				text = strings.ReplaceAll(text, v, "REDACTED")
+		for _, v := range vs {
+			if c.secrets.note(v) {
+				c.secrets.add(headerSecrets(k, v)...)
 			}
 		}
 	}
-	return text
+	if req.URL.RawQuery != query {
+		for p := range strings.SplitSeq(req.URL.RawQuery, "&") {
+			if p == "" || hasPair(query, p) {
+				continue
+			}
+			_, v, _ := strings.Cut(p, "=")
+			if c.secrets.note(v) {
+				dec, _ := url.QueryUnescape(v)
+				c.secrets.add(v, dec)
+			}
+		}
+	}
+	if req.URL.Path != path {
+		for seg := range strings.SplitSeq(req.URL.Path, "/") {
+			if seg != "" && !hasSegment(path, seg) && c.secrets.note(seg) {
+				c.secrets.add(seg)
+			}
+		}
+	}
 }
 
-func containsString(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
+// builtHeader reports whether vs is what the client itself set for header
+// k: the call's header, else its content type, else the client's headers.
+func (c *Client) builtHeader(cl *call, k string, vs []string) bool {
+	if want, ok := cl.header[k]; ok {
+		return slices.Equal(want, vs)
+	}
+	if k == "Content-Type" && cl.ctype != "" {
+		return len(vs) == 1 && vs[0] == cl.ctype
+	}
+	want, ok := c.headers[k]
+	return ok && slices.Equal(want, vs)
+}
+
+// hasPair reports whether the raw query has the key=value pair p.
+func hasPair(query, p string) bool {
+	for q := range strings.SplitSeq(query, "&") {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+// hasSegment reports whether path has the segment seg.
+func hasSegment(path, seg string) bool {
+	for s := range strings.SplitSeq(path, "/") {
+		if s == seg {
 			return true
 		}
 	}

@@ -303,9 +303,19 @@ type errorBody struct {
 // any of the shapes the servers use: Spring Boot's {"message": …} (Komga),
 // Komga's {"violations": […]}, {"error": "…"} (Audiobookshelf, ComfyUI),
 // {"error": {"type", "message"}} (ComfyUI prompt validation), FastAPI's
-// {"detail": "…"} or {"detail": [{"msg"}]} (Khoj), plain text, and HTML error
-// pages. It never fails: unknown shapes give an empty message.
+// {"detail": "…"} or {"detail": […{"msg"}]} (Khoj), plain text, and HTML error
+// pages, cleaned to one line. It never fails: unknown shapes give an empty
+// message. The client itself uses [rawErrorBody] and masks its secrets
+// before cleaning (see [secretSet.serverText]).
 func parseErrorBody(contentType string, body []byte) (message, code string) {
+	message, code = rawErrorBody(contentType, body)
+	return cleanText(message), cleanText(code)
+}
+
+// rawErrorBody is parseErrorBody without the cleaning: the text as the
+// server wrote it, so that masking sees a secret in the form it was
+// echoed in.
+func rawErrorBody(contentType string, body []byte) (message, code string) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return "", ""
@@ -325,7 +335,25 @@ func parseErrorBody(contentType string, body []byte) (message, code string) {
 	if strings.Contains(contentType, "json") || body[0] == '[' || body[0] == '{' {
 		return "", ""
 	}
-	return cleanText(string(body)), ""
+	return string(body), ""
+}
+
+// maxRawText bounds the server text the client masks and cleans.
+const maxRawText = 8 << 10
+
+// serverText makes text from a server safe to print. The client's secrets
+// are masked first, in the text as it came: cleaning would change the form
+// of a secret (folding "correct  horse" into "correct horse") and the mask
+// would miss it. Then the text is cleaned to one line, masked again (the
+// folded form of a secret, whatever white space the echo put in it) and
+// bounded. Every cut comes after a masking, except the first bound on the
+// raw text, and a secret cut there is masked by its start.
+func (s *secretSet) serverText(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	t := cleanText(s.scrub(truncate(raw, maxRawText)))
+	return truncate(s.scrub(t), 4*maxMessage)
 }
 
 func fromErrorBody(eb *errorBody) (message, code string) {
@@ -338,7 +366,7 @@ func fromErrorBody(eb *errorBody) (message, code string) {
 				parts = append(parts, v.Message)
 			}
 		}
-		return cleanText(strings.Join(parts, "; ")), ""
+		return strings.Join(parts, "; "), ""
 	}
 	var errText string
 	if len(eb.Error) > 0 {
@@ -370,7 +398,7 @@ func fromErrorBody(eb *errorBody) (message, code string) {
 	if code == "" && isKomgaCode(message) {
 		code = message
 	}
-	return cleanText(message), cleanText(code)
+	return message, code
 }
 
 // detailText flattens FastAPI's "detail", a string or a list of
@@ -415,8 +443,9 @@ func isKomgaCode(s string) bool {
 	return true
 }
 
-// htmlText returns the readable text of a small HTML error page: the
-// contents of its first <pre> (Express), else its <title>, else nothing.
+// htmlText returns the raw text of a small HTML error page: the contents
+// of its first non-blank <pre> (Express), else its <title>, else its <h1>,
+// else nothing.
 func htmlText(body []byte) string {
 	lower := bytes.ToLower(body)
 	for _, tag := range []string{"pre", "title", "h1"} {
@@ -433,7 +462,7 @@ func htmlText(body []byte) string {
 		if end < 0 {
 			continue
 		}
-		if t := cleanText(string(body[start : start+end])); t != "" {
+		if t := string(body[start : start+end]); cleanText(t) != "" {
 			return t
 		}
 	}
@@ -441,7 +470,8 @@ func htmlText(body []byte) string {
 }
 
 // cleanText makes server text safe to print on one line: valid UTF-8, no
-// control characters, runs of space folded, bounded length.
+// control characters, runs of space folded. It does not bound the length:
+// callers truncate, after masking secrets.
 func cleanText(s string) string {
 	if s == "" {
 		return ""
@@ -459,9 +489,6 @@ func cleanText(s string) string {
 		}
 		space = false
 		b.WriteRune(r)
-		if b.Len() > 4*maxMessage {
-			break
-		}
 	}
 	return b.String()
 }

@@ -629,6 +629,7 @@ func (c *Client) VerifyMagicLink(ctx context.Context, email, code string) error 
 	case code == "":
 		return configErr("VerifyMagicLink", "code is empty")
 	}
+	c.secrets.add(code) // a credential once sent: masked before it is
 	var session *cookieAuth
 	cl := newCall(http.MethodGet, khojMagic)
 	cl.noAuth, cl.noReauth, cl.noRedirect, cl.retry = true, true, true, false
@@ -657,6 +658,7 @@ func (c *Client) VerifyMagicLink(ctx context.Context, email, code string) error 
 		for _, ck := range resp.Cookies() {
 			if ck.Name == khojSpec.sessionCookie && ck.Value != "" && ck.Value != "null" && ck.MaxAge >= 0 {
 				session = &cookieAuth{server: Khoj, name: ck.Name, value: ck.Value}
+				c.secrets.add(ck.Value)
 			}
 		}
 		if session == nil || session.validate() != nil {

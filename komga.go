@@ -158,6 +158,7 @@ func komgaSessionCall(ctx context.Context, c *Client, cl *call, username string)
 				s.RememberMe = ck.Value
 			}
 		}
+		c.secrets.add(s.Token, s.RememberMe) // masked from the moment they arrive
 		if s.Token == "" {
 			return c.unexpected(resp, resp.Request, "signed in, but the answer has no X-Auth-Token session header (is this Komga 0.132 or later?)", ErrUnexpectedServer)
 		}
@@ -328,6 +329,7 @@ func (c *Client) ConvertSessionToCookie(ctx context.Context) (*http.Cookie, erro
 		for _, ck := range resp.Cookies() {
 			if ck.Name == "KOMGA-SESSION" && ck.Value != "" {
 				cookie = ck
+				c.secrets.add(ck.Value)
 			}
 		}
 		if cookie == nil {

@@ -297,7 +297,9 @@ func WithUserAgent(ua string) Option {
 // WithHeader adds a header to every request to the server, for example the
 // service-token headers a Cloudflare Access or other proxy in front of the
 // server demands. Names and values containing CR, LF or other control
-// characters are rejected.
+// characters are rejected. The value is treated as a credential: it is
+// masked wherever a server's answer echoes it into an error or log line
+// (values of 4 bytes or more).
 func WithHeader(name, value string) Option {
 	return func(o *options) error {
 		if err := validateHeader("WithHeader", name, value); err != nil {

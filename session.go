@@ -176,6 +176,9 @@ func (a *sessionAuth) validate() error {
 
 func (a *sessionAuth) secrets() []string {
 	out := []string{a.password}
+	if a.d != nil && a.d.basicLogin && a.username != "" {
+		out = append(out, basicSecrets(a.username, a.password)...) // Komga's sign-in sends Basic
+	}
 	if s := a.cur.Load(); s != nil {
 		out = append(out, s.Token, s.RefreshToken, s.RememberMe)
 	}
