@@ -42,9 +42,19 @@ var (
 	ErrRateLimited = errors.New("authclient: rate limited")
 
 	// ErrUnavailable means the server, or a proxy in front of it, is down,
-	// overloaded or reports itself unhealthy (502, 503, 504). Calls that
-	// are safe to repeat were already retried.
+	// overloaded or reports itself unhealthy: a 502, 503 or 504 (calls that
+	// are safe to repeat were already retried), or a redirect to the
+	// server's own error page (Khoj's /server/error when its database is
+	// down), which is never followed and never read as a sign-in page.
 	ErrUnavailable = errors.New("authclient: server unavailable")
+
+	// ErrServer means the server failed while handling the request: a 500
+	// Internal Server Error or another 5xx that is not 502, 503 or 504
+	// (those are ErrUnavailable). It is a server-side bug or outage, not a
+	// problem with the credentials (Khoj answers 500 when its database is
+	// down); such answers are not retried. The server's text, if any, is
+	// in [Error.Message].
+	ErrServer = errors.New("authclient: server error")
 
 	// ErrRedirect means the server redirected the request somewhere the
 	// client will not follow with credentials: to another origin (scheme,
@@ -70,7 +80,8 @@ const maxMessage = 300
 // Error() prints the server, method, redacted URL, status and the server's
 // message; it never prints the body, headers or credentials. Match categories
 // with errors.Is (ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited,
-// ErrRedirect) and read details with errors.As.
+// ErrUnavailable, ErrServer, ErrRedirect, ErrUnexpectedServer) and read
+// details with errors.As.
 type Error struct {
 	// Server is the server the client talks to.
 	Server Server
@@ -173,8 +184,8 @@ func (e Error) LogValue() slog.Value {
 }
 
 // Is reports whether target is the category of e: ErrUnauthorized,
-// ErrForbidden, ErrNotFound, ErrRateLimited, ErrUnavailable, ErrRedirect or
-// ErrUnexpectedServer.
+// ErrForbidden, ErrNotFound, ErrRateLimited, ErrUnavailable, ErrServer,
+// ErrRedirect or ErrUnexpectedServer.
 func (e *Error) Is(target error) bool {
 	return target != nil && target == e.kind
 }

@@ -145,12 +145,15 @@ func TestStatusCategories(t *testing.T) {
 	for s := range specs {
 		want[s] = map[int]error{
 			401: ErrUnauthorized, 403: ErrForbidden, 404: ErrNotFound, 410: ErrNotFound,
-			429: ErrRateLimited, 400: nil, 500: nil, 501: nil,
+			429: ErrRateLimited, 400: nil, 499: nil,
+			// Every other 5xx is a server failure with its own category,
+			// on every server: never nil, never a credential problem.
+			500: ErrServer, 501: ErrServer, 505: ErrServer, 507: ErrServer, 599: ErrServer,
 			502: ErrUnavailable, 503: ErrUnavailable, 504: ErrUnavailable,
 		}
 	}
 	want[Khoj][403] = ErrUnauthorized // Khoj's {"detail":"Forbidden"} means "no valid token"
-	sentinels := []error{ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrUnavailable, ErrRedirect, ErrUnexpectedServer}
+	sentinels := []error{ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrUnavailable, ErrServer, ErrRedirect, ErrUnexpectedServer}
 	for server, rows := range want {
 		for status, kind := range rows {
 			e := &Error{Server: server, StatusCode: status, kind: specs[server].kind(status)}

@@ -29,6 +29,11 @@ import (
 //     matched, so khojDeleteKey checks the list before and after.
 //   - --anonymous-mode mounts no /auth routes (FastAPI's 404 {"detail":"Not
 //     Found"}) and serves every request as default@example.com.
+//   - With its database down, Khoj cannot look a credential up: API routes
+//     answer a plain-text 500 (ErrServer), /auth/token and the web pages a
+//     302 to /server/error, an HTML page (errorPaths: ErrUnavailable, not
+//     followed, never read as a rejected token), /auth/magic a 500.
+//     Requests without a credential that need no database still work.
 var khojSpec = register(&serverSpec{
 	server:        Khoj,
 	name:          "Khoj",
@@ -38,6 +43,7 @@ var khojSpec = register(&serverSpec{
 	sessionCookie: "session",
 	passwords:     passwordNone,
 	loginPaths:    []string{"login"},
+	errorPaths:    []string{"server/error"},
 	statusKinds:   map[int]error{http.StatusForbidden: ErrUnauthorized},
 	diagnose:      khojDiagnose,
 
