@@ -98,7 +98,13 @@ const (
 	// ErrNotFound).
 	KhojUnknownUser = "unknown_user"
 	// KhojInvalidEmail means Khoj refused to create a user with this
-	// address (404, ErrNotFound).
+	// address (404, ErrNotFound): its deliverability check failed. Khoj
+	// runs that check only with billing on (STRIPE_API_KEY and the other
+	// billing settings, as Khoj's cloud service runs) and not in debug
+	// mode, so a self-hosted server without billing never answers it; there
+	// a malformed or undeliverable-looking address (a@localhost,
+	// a@foo.test) is refused by FastAPI's validation instead, a 422 with
+	// no Code.
 	KhojInvalidEmail = "invalid_email"
 )
 
@@ -157,10 +163,20 @@ func khojCredentialHint(a Authenticator, req *http.Request) string {
 	case authz != "" && !strings.HasPrefix(authz, "Bearer ") && len(authz) >= 7 && strings.EqualFold(authz[:7], "bearer "):
 		return "the Authorization header does not start with exactly \"Bearer \": Khoj's check is case-sensitive, so the token was ignored"
 	case strings.HasPrefix(authz, "Bearer "):
-		if strings.TrimSpace(authz) != authz || strings.Contains(authz[len("Bearer "):], " ") {
-			return "the bearer token has white space around or in it: Khoj does not trim, so it cannot match"
+		// Khoj splits the header value (stripped of surrounding white
+		// space by the HTTP layer, so that is harmless) on the exact text
+		// "Bearer " and needs exactly two parts.
+		tok := authz[len("Bearer "):]
+		switch {
+		case strings.HasPrefix(tok, " ") || strings.HasPrefix(tok, "\t"):
+			return "the Authorization header has more than one space after \"Bearer\": Khoj splits it on exactly \"Bearer \", " +
+				"so the token it looked up began with white space and matched none (white space around the whole value is fine)"
+		case strings.Contains(tok, "Bearer "):
+			return "the Authorization header holds \"Bearer \" more than once: Khoj then reads no token at all"
+		case strings.ContainsAny(strings.TrimSpace(tok), " \t"):
+			return "the bearer token has white space inside it: Khoj's tokens (kk-…) never do, so it cannot match"
 		}
-		if !strings.HasPrefix(authz[len("Bearer "):], "kk-") {
+		if !strings.HasPrefix(tok, "kk-") {
 			return "the bearer token does not start with \"kk-\" as Khoj's API tokens do: check that KHOJ_API_KEY holds a token from Khoj's settings page"
 		}
 		return "the API token was rejected: it may have been deleted or belong to another Khoj server (" + forms + ")"
@@ -575,7 +591,8 @@ func khojCookieLogout(ctx context.Context, c *Client, a *cookieAuth, _ logoutOpt
 //
 // The request carries no credentials (Khoj would end a session it
 // carried) and is never retried. Errors: a malformed address is a plain
-// [*Error] (422, FastAPI's message); an address Khoj refuses matches
+// [*Error] (422, FastAPI's message); an address Khoj's deliverability
+// check refuses, which happens only on a server with billing on, matches
 // [ErrNotFound] with Code [KhojInvalidEmail]; too many requests (20 per
 // address and 10 per user in 24 hours, unless the server runs with
 // KHOJ_DEBUG) match [ErrRateLimited] with Khoj's message. On a server in

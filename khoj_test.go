@@ -162,6 +162,42 @@ func TestKhojUnauthorizedHints(t *testing.T) {
 	}
 }
 
+// Khoj's hints about white space in the Authorization header follow what
+// Khoj does (khoj.md §2): surrounding white space is stripped before Khoj
+// sees the value, so it is never blamed; what breaks the lookup is the
+// split on exactly "Bearer ": white space doubled after it, "Bearer "
+// twice, or white space inside the token. Every such header gets a hint
+// that names its actual fault, and none claims that Khoj does not trim.
+func TestKhojBearerWhiteSpaceHintsFollowKhojsSplit(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	tok := k.AddToken(khojAlice, "script")
+	for name, tt := range map[string]struct{ header, hint string }{
+		"two spaces after Bearer":   {"Bearer  " + tok, "more than one space after \"Bearer\""},
+		"three spaces after Bearer": {"Bearer   " + tok, "more than one space after \"Bearer\""},
+		"tab after Bearer":          {"Bearer \t" + tok, "began with white space"},
+		"Bearer twice in a row":     {"Bearer Bearer " + tok, "\"Bearer \" more than once"},
+		"two bearer values":         {"Bearer " + tok + ", Bearer " + tok, "\"Bearer \" more than once"},
+		"space inside the token":    {"Bearer " + tok[:10] + " " + tok[10:], "white space inside it"},
+		"tab inside the token":      {"Bearer " + tok[:10] + "\t" + tok[10:], "white space inside it"},
+	} {
+		c := newTestClient(t, Khoj, k.URL, WithAuthenticator(APIKeyIn(InHeader("Authorization"), tt.header)))
+		_, err := c.CurrentUser(t.Context())
+		require.ErrorIs(t, err, ErrUnauthorized, name)
+		var e *Error
+		require.ErrorAs(t, err, &e, name)
+		assert.Contains(t, e.Hint, tt.hint, name)
+		assert.NotContains(t, e.Hint, "does not trim", name)
+		assertNoSecret(t, err, tok, tok[10:])
+	}
+	// A plain wrong token is not blamed on white space.
+	c := newTestClient(t, Khoj, k.URL, WithAPIKey("kk-deleted-token"))
+	_, err := c.CurrentUser(t.Context())
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.NotContains(t, e.Hint, "white space")
+}
+
 // An unauthenticated DELETE /auth/token?token=… is answered with a 303 whose
 // next= carries the original URL, token included: it must not reach the
 // error.

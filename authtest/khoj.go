@@ -134,8 +134,13 @@ import (
 //     again."), counted before the user lookup;
 //   - a user already signed in through the session is signed out;
 //   - the user is looked up or created (lower-cased); a new address whose
-//     domain is invalid.test stands for an address Khoj rejects: 404
-//     "Invalid email address. Please fix before trying again.";
+//     domain is invalid.test stands for an address Khoj's deliverability
+//     check rejects: 404 "Invalid email address. Please fix before trying
+//     again." (Khoj runs that check only with billing on; a self-hosted
+//     server without billing never answers this 404, and its EmailStr
+//     validation refuses special-use domains such as .test with a 422
+//     instead, which the fake does not model, so that the 404 can be
+//     tested);
 //   - a fresh 6-digit code valid for 5 minutes is stored (replacing the
 //     previous one) before the per-user limit of 10 per 24 hours is checked
 //     (429 "Ran out of login attempts. Please wait before trying again.");
