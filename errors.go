@@ -121,7 +121,12 @@ type Error struct {
 	kind error // the category sentinel, or nil
 }
 
-// Error returns "authclient: <server>: METHOD URL: STATUS: message (hint)".
+// Error returns "authclient: <server>: METHOD URL: STATUS: code: message
+// (hint)", saying each phrase once: a code or message that only repeats the
+// status text or each other (ComfyUI's {"error": "Unauthorized", "message":
+// …} on a 401 Unauthorized, Khoj's {"detail": "Forbidden"} on a 403) is
+// left out, compared case-insensitively and without surrounding white
+// space or a final period.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("authclient: ")
@@ -134,19 +139,20 @@ func (e *Error) Error() string {
 	b.WriteString(e.URL)
 	b.WriteString(": ")
 	b.WriteString(strconv.Itoa(e.StatusCode))
-	if t := http.StatusText(e.StatusCode); t != "" {
+	status := http.StatusText(e.StatusCode)
+	if status != "" {
 		b.WriteByte(' ')
-		b.WriteString(t)
+		b.WriteString(status)
 	}
 	if e.Location != "" {
 		b.WriteString(" to ")
 		b.WriteString(e.Location)
 	}
-	if e.Code != "" && e.Code != e.Message {
+	if e.Code != "" && !samePhrase(e.Code, status) && !samePhrase(e.Code, e.Message) {
 		b.WriteString(": ")
 		b.WriteString(e.Code)
 	}
-	if e.Message != "" && e.Message != http.StatusText(e.StatusCode) {
+	if e.Message != "" && !samePhrase(e.Message, status) {
 		b.WriteString(": ")
 		b.WriteString(truncate(e.Message, maxMessage))
 	}
@@ -155,12 +161,21 @@ func (e *Error) Error() string {
 		b.WriteString(e.RetryAfter.String())
 		b.WriteByte(')')
 	}
-	if e.Hint != "" {
+	if e.Hint != "" && !samePhrase(e.Hint, e.Message) {
 		b.WriteString(" (")
 		b.WriteString(e.Hint)
 		b.WriteByte(')')
 	}
 	return b.String()
+}
+
+// samePhrase reports whether a and b say the same thing: equal but for
+// case, surrounding white space and a final period. An empty phrase is
+// never the same as anything.
+func samePhrase(a, b string) bool {
+	a = strings.TrimSuffix(strings.TrimSpace(a), ".")
+	b = strings.TrimSuffix(strings.TrimSpace(b), ".")
+	return a != "" && strings.EqualFold(a, b)
 }
 
 // String returns the same text as Error. Its receiver is a value so that
