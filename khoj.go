@@ -351,17 +351,24 @@ func khojFingerprint(token string) string {
 }
 
 // khojTokenCall prepares a call to /auth/token: a 303 to a sign-in page is
-// ErrUnauthorized even when Khoj, behind a proxy that does not pass on the
-// public origin, builds it on another origin (it is never followed).
+// ErrUnauthorized, and a 302 to the error page ErrUnavailable, even when
+// Khoj, behind a proxy that does not pass on the public origin, builds it
+// on another origin (neither is followed).
 func khojTokenCall(method string) *call {
 	cl := newCall(method, khojTokens)
 	cl.onError = func(e *Error) {
 		if e.StatusCode < 300 || e.StatusCode >= 400 {
 			return
 		}
-		if loc, err := url.Parse(e.Location); err == nil && (loc.Path == "/login" || strings.HasSuffix(loc.Path, "/login")) {
+		loc, err := url.Parse(e.Location)
+		switch {
+		case err != nil:
+		case loc.Path == "/login" || strings.HasSuffix(loc.Path, "/login"):
 			e.kind = ErrUnauthorized
 			e.Hint = "" // khojDiagnose says which credential and why
+		case errors.Is(e, ErrRedirect) && (loc.Path == "/server/error" || strings.HasSuffix(loc.Path, "/server/error")):
+			e.kind = ErrUnavailable
+			e.Hint = "Khoj redirected to its error page (on " + loc.Host + "): the server failed, not the credentials (check its logs and its database)"
 		}
 	}
 	return cl
