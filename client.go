@@ -290,10 +290,10 @@ func (c *Client) sameOrigin(u *url.URL) bool {
 // become a GET of some page, and its 200 would look like success), the
 // target has the base URL's origin and stays under its path (another
 // application behind the same proxy must not see them), and it is not a
-// sign-in page; at most maxRedirects of them. Anything else stops at the
+// sign-in page or the server's error page; at most maxRedirects of them. Anything else stops at the
 // redirect response, which checkResponse turns into an error.
 func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= maxRedirects || noRedirects(req.Context()) || !c.sameOrigin(req.URL) || c.isLoginURL(req.URL) {
+	if len(via) >= maxRedirects || noRedirects(req.Context()) || !c.sameOrigin(req.URL) || c.isLoginURL(req.URL) || c.isErrorURL(req.URL) {
 		return http.ErrUseLastResponse
 	}
 	if m := via[0].Method; m != http.MethodGet && m != http.MethodHead {
@@ -357,6 +357,28 @@ func (c *Client) isLoginURL(u *url.URL) bool {
 		return true
 	}
 	return c.spec.isLoginPath(u.Path)
+}
+
+// isErrorURL reports whether u is the server's own error page on the base
+// URL's origin, under the base path or at the root (as isLoginURL).
+func (c *Client) isErrorURL(u *url.URL) bool {
+	if len(c.spec.errorPaths) == 0 || !c.sameOrigin(u) {
+		return false
+	}
+	if rel, ok := c.relativePath(u); ok && c.spec.isErrorPath(rel) {
+		return true
+	}
+	return c.spec.isErrorPath(u.Path)
+}
+
+// redirectsToErrorPage reports whether resp is a redirect to the server's
+// error page: a failure even for a call that takes redirects as answers.
+func (c *Client) redirectsToErrorPage(resp *http.Response, req *http.Request) bool {
+	if len(c.spec.errorPaths) == 0 {
+		return false
+	}
+	target, err := req.URL.Parse(resp.Header.Get("Location"))
+	return err == nil && c.isErrorURL(target)
 }
 
 // relativePath returns u's path relative to the base URL's path.
@@ -783,7 +805,7 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		return c.transportError(req.Method, req.URL, err)
 	}
 	defer drainClose(resp.Body)
-	if cl.noRedirect && resp.StatusCode >= 300 && resp.StatusCode < 400 {
+	if cl.noRedirect && resp.StatusCode >= 300 && resp.StatusCode < 400 && !c.redirectsToErrorPage(resp, req.Request) {
 		// The caller asked for the redirect itself (a sign-in that answers
 		// with a cookie and a Location); onResponse reads it.
 		if cl.onResponse != nil {
@@ -854,8 +876,8 @@ func (c *Client) unexpected(resp *http.Response, req *http.Request, msg string, 
 // checkResponse turns an answer that is not a success into an *Error: any
 // non-2xx status, and any redirect the client did not follow. It reads at
 // most 64 KiB of the body. The category comes from the server's status table;
-// a redirect to the server's sign-in page is ErrUnauthorized, any other
-// unfollowed redirect ErrRedirect.
+// a redirect to the server's sign-in page is ErrUnauthorized, one to its
+// error page ErrUnavailable, any other unfollowed redirect ErrRedirect.
 func (c *Client) checkResponse(resp *http.Response, req *http.Request) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
@@ -896,6 +918,11 @@ func (c *Client) classifyRedirect(e *Error, resp *http.Response, req *http.Reque
 	if c.isLoginURL(target) {
 		e.kind = ErrUnauthorized
 		e.Hint = "the server redirected to its sign-in page"
+		return
+	}
+	if c.isErrorURL(target) {
+		e.kind = ErrUnavailable
+		e.Hint = c.spec.name + " redirected to its error page: the server failed, not the credentials (check its logs and its database)"
 		return
 	}
 	e.kind = ErrRedirect

@@ -147,12 +147,21 @@ func comfyDiagnose(_ *Client, a Authenticator, req *http.Request) (string, strin
 		return CredentialAPIKey, "the API key sent in " + sources[0] + " (set with WithHeader, a Header call option or the path) was rejected: " +
 			"it must equal the key the server was started with (--api-key or --api-key-file)"
 	}
-	switch a.(type) {
+	switch a := a.(type) {
 	case nil, noAuth:
 		return CredentialNone, "no API key was sent, and the server was started with --api-key: set COMFYUI_API_KEY or use WithAPIKey"
+	case *keyAuth:
+		return CredentialAPIKey, "ComfyUI received no API key: the key was sent in the " + a.p.String() + ", which ComfyUI never reads; " +
+			comfyReads + " (use WithAPIKey; if that placement is for a proxy in front of ComfyUI, also send ComfyUI's key with WithHeader(\"X-API-Key\", key))"
 	}
-	return "", ""
+	// Any other credential (a cookie, a custom Authenticator): not a key
+	// ComfyUI reads.
+	return credentialKind(a), "ComfyUI received no API key: the request's credential is not one ComfyUI reads; " + comfyReads +
+		" (use WithAPIKey)"
 }
+
+// comfyReads says where the API-key patch looks for a key.
+const comfyReads = "it reads only Authorization: Bearer, X-API-Key and the api_key query parameter"
 
 // comfyCheckRequest refuses a request that would carry more than one API
 // key: a Header option or an api_key in the path given to Do, beside the

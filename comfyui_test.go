@@ -1090,3 +1090,45 @@ func TestComfyQueueStatusPromptFails(t *testing.T) {
 	require.NoError(t, err, "the faults are used up")
 	assert.Equal(t, 0, st.Remaining)
 }
+
+// A credential placed where ComfyUI never looks reaches ComfyUI as no key
+// at all, so the hint says so and where ComfyUI does look, instead of
+// "the API key was rejected". The class: keys in any other header (a
+// proxy's), in Authorization without "Bearer ", in another query
+// parameter, and custom Authenticators that send a key in another header
+// or under another scheme.
+func TestComfyCredentialWhereComfyUINeverLooksSaysNoKeyReceived(t *testing.T) {
+	t.Parallel()
+	s := setupComfy(t, comfyKey)
+	custom := AuthenticatorFunc(func(req *http.Request) error { req.Header.Set("X-Token", comfyKey); return nil })
+	for name, tt := range map[string]struct {
+		auth Authenticator
+		cred string
+		in   string // the placement the hint names, if any
+	}{
+		"proxy header":             {APIKeyIn(InHeader("X-Proxy-Token"), comfyKey), CredentialAPIKey, "header X-Proxy-Token"},
+		"another auth header":      {APIKeyIn(InHeader("X-Auth-Token"), comfyKey), CredentialAPIKey, "header X-Auth-Token"},
+		"Authorization, no Bearer": {APIKeyIn(InHeader("Authorization"), comfyKey), CredentialAPIKey, "header Authorization"},
+		"query token":              {APIKeyIn(InQuery("token"), comfyKey), CredentialAPIKey, "query parameter"},
+		"query apikey":             {APIKeyIn(InQuery("apikey"), comfyKey), CredentialAPIKey, "query parameter"},
+		"custom, other scheme": {AuthenticatorFunc(func(req *http.Request) error {
+			req.Header.Set("Authorization", "Token "+comfyKey)
+			return nil
+		}), CredentialCustom, ""},
+		"custom authenticator": {custom, CredentialCustom, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			c := newTestClient(t, ComfyUI, s.URL, WithAuthenticator(tt.auth))
+			err := c.CheckAuth(t.Context())
+			require.ErrorIs(t, err, ErrUnauthorized)
+			e := comfyError(t, err)
+			assert.Equal(t, tt.cred, e.Credential)
+			assert.Contains(t, e.Hint, "ComfyUI received no API key")
+			assert.Contains(t, e.Hint, "reads only Authorization: Bearer, X-API-Key and the api_key query parameter")
+			assert.Contains(t, e.Hint, tt.in)
+			assert.NotContains(t, e.Hint, "rejected")
+			assert.NotContains(t, err.Error(), comfyKey)
+		})
+	}
+}

@@ -53,13 +53,17 @@
 //	case errors.Is(err, authclient.ErrForbidden):    // valid, but not allowed
 //	case errors.Is(err, authclient.ErrNotFound):
 //	case errors.Is(err, authclient.ErrRateLimited):  // see Error.RetryAfter
+//	case errors.Is(err, authclient.ErrUnavailable):  // 502/503/504, or its error page
+//	case errors.Is(err, authclient.ErrServer):       // a 500: the server failed
 //	case errors.Is(err, errors.ErrUnsupported):      // the server lacks the operation
 //	}
 //
 // The categories mean the same on every server: Khoj answers a bad token
 // with 403 or with a redirect to its sign-in page, and both are
 // ErrUnauthorized; an HTML page where JSON was expected is ErrUnauthorized
-// too. Failures without an HTTP answer are [*TransportError]s, which unwrap
+// too. A failing server is never reported as a credential problem: Khoj
+// with its database down answers 500 (ErrServer) or redirects to its error
+// page (ErrUnavailable). Failures without an HTTP answer are [*TransportError]s, which unwrap
 // to their cause (context.DeadlineExceeded, a net.Error). Configuration
 // mistakes are [*ConfigError]s naming the option or variable. No error
 // string, log line or fmt/slog output of the package's types contains a

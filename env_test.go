@@ -3,9 +3,13 @@ package authclient
 import (
 	"errors"
 	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/selfhost-sdk/authclient/authtest"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -69,7 +73,10 @@ func TestNewFromEnv(t *testing.T) {
 		{name: "missing key file", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_API_KEY_FILE": "/nope"}, setting: "KOMGA_API_KEY_FILE"},
 		{name: "empty key file", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_API_KEY_FILE": "/run/secrets/empty"}, setting: "KOMGA_API_KEY_FILE"},
 		{name: "key with newline", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_API_KEY": "a\nb" + envSecret}, setting: "KOMGA_API_KEY"},
-		{name: "key file with two newlines", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_API_KEY_FILE": "/run/secrets/twonl"}, setting: "KOMGA_API_KEY_FILE"},
+		{name: "key file with two newlines", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_API_KEY_FILE": "/run/secrets/twonl"},
+			check: func(t *testing.T, c *Client) {
+				assert.Equal(t, envSecret, c.authenticator().(*keyAuth).key)
+			}},
 		{name: "username with newline", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_USERNAME": "a\nb", "KOMGA_PASSWORD": envSecret}, setting: "KOMGA_USERNAME"},
 		{name: "login", server: Komga, vars: map[string]string{"KOMGA_URL": "http://h", "KOMGA_USERNAME": "a@b.c", "KOMGA_PASSWORD": envSecret},
 			auth: "the session was rejected and could not be renewed"},
@@ -162,3 +169,115 @@ func FuzzEnvParsing(f *testing.F) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// writeSecretFile writes content to a new file in a test's temporary
+// directory and returns its path.
+func writeSecretFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(p, []byte(content), 0o600))
+	return p
+}
+
+// Key files are trimmed of all surrounding white space, as ComfyUI's
+// --api-key-file is (Python's str.strip()): every such key file, whatever
+// white space an editor or echo left around the key, authenticates
+// against a server started with the bare key. Through NewFromEnv, so not
+// parallel (t.Setenv).
+func TestNewFromEnvKeyFileSurroundingWhiteSpaceIsTrimmedLikeTheServer(t *testing.T) {
+	s := setupComfy(t, comfyKey)
+	for name, content := range map[string]string{
+		"trailing newline":     comfyKey + "\n",
+		"two newlines":         comfyKey + "\n\n",
+		"trailing space":       comfyKey + " ",
+		"space then newlines":  comfyKey + " \n\n",
+		"CRLF":                 comfyKey + "\r\n",
+		"tab and CRLF":         "\t" + comfyKey + "\r\n",
+		"leading blank lines":  "\n\n  " + comfyKey,
+		"vertical tab, ff":     "\v" + comfyKey + "\f",
+		"no-break space, NEL":  "\u00a0" + comfyKey + "\u0085",
+		"file separator US":    comfyKey + "\x1f",
+		"exactly the bare key": comfyKey,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("COMFYUI_URL", s.URL)
+			t.Setenv("COMFYUI_API_KEY_FILE", writeSecretFile(t, "key", content))
+			c, err := NewFromEnv(ComfyUI, fast)
+			require.NoError(t, err)
+			require.NoError(t, c.CheckAuth(t.Context()))
+			assert.Equal(t, "Bearer "+comfyKey, s.LastHeader("GET", "/prompt").Get("Authorization"))
+		})
+	}
+}
+
+// A password file loses only its trailing line breaks (the shell's
+// $(cat file)): a password may begin or end with a space, and Komga
+// compares it exactly.
+func TestNewFromEnvPasswordFileKeepsSpacesDropsTrailingLineBreaks(t *testing.T) {
+	k := authtest.NewKomga()
+	t.Cleanup(k.Close)
+	const pw = " spaced pass\tword "
+	k.AddUser("space@example.org", pw, "USER")
+	for name, content := range map[string]string{
+		"as is":             pw,
+		"newline":           pw + "\n",
+		"two newlines":      pw + "\n\n",
+		"CRLF":              pw + "\r\n",
+		"CRLF twice":        pw + "\r\n\r\n",
+		"lone CR (old Mac)": pw + "\r",
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("KOMGA_URL", k.URL)
+			t.Setenv("KOMGA_USERNAME", "space@example.org")
+			t.Setenv("KOMGA_PASSWORD_FILE", writeSecretFile(t, "pw", content))
+			c, err := NewFromEnv(Komga, fast)
+			require.NoError(t, err)
+			u, err := c.CurrentUser(t.Context())
+			require.NoError(t, err)
+			assert.Equal(t, "space@example.org", u.Email)
+		})
+	}
+	t.Run("trimmed would be wrong", func(t *testing.T) {
+		t.Setenv("KOMGA_URL", k.URL)
+		t.Setenv("KOMGA_USERNAME", "space@example.org")
+		t.Setenv("KOMGA_PASSWORD_FILE", writeSecretFile(t, "pw", strings.TrimSpace(pw)+"\n"))
+		c, err := NewFromEnv(Komga, fast)
+		require.NoError(t, err)
+		_, err = c.CurrentUser(t.Context())
+		require.ErrorIs(t, err, ErrUnauthorized, "the spaces are part of the password")
+	})
+}
+
+// Secret files whose content is not a single-line secret are refused with
+// a ConfigError naming the _FILE variable, never quoting the content:
+// empty or blank files, and values with a line break or another control
+// character inside, for key and password files alike.
+func TestNewFromEnvSecretFileContentNotOneSecretIsConfigError(t *testing.T) {
+	const planted = "Pl4nted-secret-value"
+	for name, content := range map[string]string{
+		"empty":                 "",
+		"only newlines":         "\n\n",
+		"only white space":      " \t \r\n ",
+		"two lines":             planted + "\n" + planted + "-2\n",
+		"CRLF inside":           planted + "\r\nX-Injected: 1",
+		"lone CR inside":        planted + "\rmore",
+		"NUL inside":            planted + "\x00tail",
+		"escape inside":         planted + "\x1b[31m",
+		"DEL inside":            planted + "\x7fx",
+		"newline before spaces": planted + "\n  tail",
+	} {
+		for _, v := range []string{"KOMGA_API_KEY", "KOMGA_PASSWORD"} {
+			t.Run(name+"/"+v, func(t *testing.T) {
+				t.Setenv("KOMGA_URL", "http://127.0.0.1:1/")
+				t.Setenv("KOMGA_USERNAME", "a@b.c")
+				t.Setenv(v+"_FILE", writeSecretFile(t, "secret", content))
+				c, err := NewFromEnv(Komga)
+				require.Nil(t, c)
+				var ce *ConfigError
+				require.ErrorAs(t, err, &ce)
+				assert.Equal(t, v+"_FILE", ce.Setting)
+				assertNoSecret(t, err, planted)
+			})
+		}
+	}
+}

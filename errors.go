@@ -42,9 +42,19 @@ var (
 	ErrRateLimited = errors.New("authclient: rate limited")
 
 	// ErrUnavailable means the server, or a proxy in front of it, is down,
-	// overloaded or reports itself unhealthy (502, 503, 504). Calls that
-	// are safe to repeat were already retried.
+	// overloaded or reports itself unhealthy: a 502, 503 or 504 (calls that
+	// are safe to repeat were already retried), or a redirect to the
+	// server's own error page (Khoj's /server/error when its database is
+	// down), which is never followed and never read as a sign-in page.
 	ErrUnavailable = errors.New("authclient: server unavailable")
+
+	// ErrServer means the server failed while handling the request: a 500
+	// Internal Server Error or another 5xx that is not 502, 503 or 504
+	// (those are ErrUnavailable). It is a server-side bug or outage, not a
+	// problem with the credentials (Khoj answers 500 when its database is
+	// down); such answers are not retried. The server's text, if any, is
+	// in [Error.Message].
+	ErrServer = errors.New("authclient: server error")
 
 	// ErrRedirect means the server redirected the request somewhere the
 	// client will not follow with credentials: to another origin (scheme,
@@ -70,7 +80,8 @@ const maxMessage = 300
 // Error() prints the server, method, redacted URL, status and the server's
 // message; it never prints the body, headers or credentials. Match categories
 // with errors.Is (ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited,
-// ErrRedirect) and read details with errors.As.
+// ErrUnavailable, ErrServer, ErrRedirect, ErrUnexpectedServer) and read
+// details with errors.As.
 type Error struct {
 	// Server is the server the client talks to.
 	Server Server
@@ -110,7 +121,12 @@ type Error struct {
 	kind error // the category sentinel, or nil
 }
 
-// Error returns "authclient: <server>: METHOD URL: STATUS: message (hint)".
+// Error returns "authclient: <server>: METHOD URL: STATUS: code: message
+// (hint)", saying each phrase once: a code or message that only repeats the
+// status text or each other (ComfyUI's {"error": "Unauthorized", "message":
+// …} on a 401 Unauthorized, Khoj's {"detail": "Forbidden"} on a 403) is
+// left out, compared case-insensitively and without surrounding white
+// space or a final period.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("authclient: ")
@@ -123,19 +139,20 @@ func (e *Error) Error() string {
 	b.WriteString(e.URL)
 	b.WriteString(": ")
 	b.WriteString(strconv.Itoa(e.StatusCode))
-	if t := http.StatusText(e.StatusCode); t != "" {
+	status := http.StatusText(e.StatusCode)
+	if status != "" {
 		b.WriteByte(' ')
-		b.WriteString(t)
+		b.WriteString(status)
 	}
 	if e.Location != "" {
 		b.WriteString(" to ")
 		b.WriteString(e.Location)
 	}
-	if e.Code != "" && e.Code != e.Message {
+	if e.Code != "" && !samePhrase(e.Code, status) && !samePhrase(e.Code, e.Message) {
 		b.WriteString(": ")
 		b.WriteString(e.Code)
 	}
-	if e.Message != "" && e.Message != http.StatusText(e.StatusCode) {
+	if e.Message != "" && !samePhrase(e.Message, status) {
 		b.WriteString(": ")
 		b.WriteString(truncate(e.Message, maxMessage))
 	}
@@ -144,12 +161,21 @@ func (e *Error) Error() string {
 		b.WriteString(e.RetryAfter.String())
 		b.WriteByte(')')
 	}
-	if e.Hint != "" {
+	if e.Hint != "" && !samePhrase(e.Hint, e.Message) {
 		b.WriteString(" (")
 		b.WriteString(e.Hint)
 		b.WriteByte(')')
 	}
 	return b.String()
+}
+
+// samePhrase reports whether a and b say the same thing: equal but for
+// case, surrounding white space and a final period. An empty phrase is
+// never the same as anything.
+func samePhrase(a, b string) bool {
+	a = strings.TrimSuffix(strings.TrimSpace(a), ".")
+	b = strings.TrimSuffix(strings.TrimSpace(b), ".")
+	return a != "" && strings.EqualFold(a, b)
 }
 
 // String returns the same text as Error. Its receiver is a value so that
@@ -173,8 +199,8 @@ func (e Error) LogValue() slog.Value {
 }
 
 // Is reports whether target is the category of e: ErrUnauthorized,
-// ErrForbidden, ErrNotFound, ErrRateLimited, ErrUnavailable, ErrRedirect or
-// ErrUnexpectedServer.
+// ErrForbidden, ErrNotFound, ErrRateLimited, ErrUnavailable, ErrServer,
+// ErrRedirect or ErrUnexpectedServer.
 func (e *Error) Is(target error) bool {
 	return target != nil && target == e.kind
 }

@@ -2,7 +2,9 @@ package authclient
 
 import (
 	"errors"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -145,12 +147,15 @@ func TestStatusCategories(t *testing.T) {
 	for s := range specs {
 		want[s] = map[int]error{
 			401: ErrUnauthorized, 403: ErrForbidden, 404: ErrNotFound, 410: ErrNotFound,
-			429: ErrRateLimited, 400: nil, 500: nil, 501: nil,
+			429: ErrRateLimited, 400: nil, 499: nil,
+			// Every other 5xx is a server failure with its own category,
+			// on every server: never nil, never a credential problem.
+			500: ErrServer, 501: ErrServer, 505: ErrServer, 507: ErrServer, 599: ErrServer,
 			502: ErrUnavailable, 503: ErrUnavailable, 504: ErrUnavailable,
 		}
 	}
 	want[Khoj][403] = ErrUnauthorized // Khoj's {"detail":"Forbidden"} means "no valid token"
-	sentinels := []error{ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrUnavailable, ErrRedirect, ErrUnexpectedServer}
+	sentinels := []error{ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited, ErrUnavailable, ErrServer, ErrRedirect, ErrUnexpectedServer}
 	for server, rows := range want {
 		for status, kind := range rows {
 			e := &Error{Server: server, StatusCode: status, kind: specs[server].kind(status)}
@@ -206,4 +211,60 @@ func TestUnsupportedError(t *testing.T) {
 	assert.ErrorIs(t, err, errors.ErrUnsupported)
 	assert.Equal(t, "authclient: comfyui: ListAPIKeys is not supported: ComfyUI has one static key", err.Error())
 	assert.Equal(t, http.StatusText(404), "Not Found")
+}
+
+// Error() says each phrase once: a server code or message that only
+// repeats the status text, or each other, is left out; the comparison
+// ignores case, surrounding white space and a final period. The class,
+// over the error shapes the servers use, through real answers: ComfyUI's
+// 401 {"error":"Unauthorized","message":…} (from the fake), a code equal
+// to the status text in another case, a message equal to it with a
+// period or padding, a code equal to the message, a FastAPI detail.
+func TestErrorTextSaysEachPhraseOnce(t *testing.T) {
+	t.Parallel()
+	s := setupComfy(t, comfyKey)
+	c := newTestClient(t, ComfyUI, s.URL, WithAPIKey("wrong-key"))
+	err := c.CheckAuth(t.Context())
+	require.ErrorIs(t, err, ErrUnauthorized)
+	text := err.Error()
+	assert.Equal(t, 1, strings.Count(strings.ToLower(text), "unauthorized"), text)
+	assert.Contains(t, text, "401 Unauthorized: Invalid or missing API key.")
+
+	for name, tt := range map[string]struct {
+		server       Server
+		status       int
+		ctype, body  string
+		once, keeps  string
+		wantCategory error
+	}{
+		"code is the status, upper case": {ComfyUI, 401, "application/json", `{"error":"UNAUTHORIZED","message":"key expired"}`, "unauthorized", "key expired", ErrUnauthorized},
+		"message is the status, period":  {Audiobookshelf, 401, "text/plain", "Unauthorized.", "unauthorized", "", ErrUnauthorized},
+		"message is the status, padded":  {Audiobookshelf, 404, "text/plain", "  not found \n", "not found", "", ErrNotFound},
+		"FastAPI detail, lower case":     {Komga, 403, "application/json", `{"detail":"forbidden"}`, "forbidden", "", ErrForbidden},
+		"code is the message, case":      {ComfyUI, 400, "application/json", `{"error":"Bad Thing","message":"bad thing."}`, "bad thing", "", nil},
+		"500 says it once":               {Komga, 500, "application/json", `{"message":"Internal Server Error"}`, "internal server error", "", ErrServer},
+		"429 error field":                {Audiobookshelf, 429, "application/json", `{"error":"too many requests"}`, "too many requests", "", ErrRateLimited},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", tt.ctype)
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			t.Cleanup(srv.Close)
+			c := newTestClient(t, tt.server, srv.URL, WithMaxRetries(0))
+			err := c.Do(t.Context(), "GET", "x", nil, nil)
+			require.Error(t, err)
+			if tt.wantCategory != nil {
+				require.ErrorIs(t, err, tt.wantCategory)
+			}
+			text := err.Error()
+			assert.Equal(t, 1, strings.Count(strings.ToLower(text), tt.once), text)
+			assert.Contains(t, text, tt.keeps)
+			var e *Error
+			require.ErrorAs(t, err, &e)
+			assert.NotEmpty(t, e.Message, "the fields keep what the server said")
+		})
+	}
 }

@@ -29,6 +29,11 @@ import (
 //     matched, so khojDeleteKey checks the list before and after.
 //   - --anonymous-mode mounts no /auth routes (FastAPI's 404 {"detail":"Not
 //     Found"}) and serves every request as default@example.com.
+//   - With its database down, Khoj cannot look a credential up: API routes
+//     answer a plain-text 500 (ErrServer), /auth/token and the web pages a
+//     302 to /server/error, an HTML page (errorPaths: ErrUnavailable, not
+//     followed, never read as a rejected token), /auth/magic a 500.
+//     Requests without a credential that need no database still work.
 var khojSpec = register(&serverSpec{
 	server:        Khoj,
 	name:          "Khoj",
@@ -38,6 +43,7 @@ var khojSpec = register(&serverSpec{
 	sessionCookie: "session",
 	passwords:     passwordNone,
 	loginPaths:    []string{"login"},
+	errorPaths:    []string{"server/error"},
 	statusKinds:   map[int]error{http.StatusForbidden: ErrUnauthorized},
 	diagnose:      khojDiagnose,
 
@@ -93,7 +99,13 @@ const (
 	// ErrNotFound).
 	KhojUnknownUser = "unknown_user"
 	// KhojInvalidEmail means Khoj refused to create a user with this
-	// address (404, ErrNotFound).
+	// address (404, ErrNotFound): its deliverability check failed. Khoj
+	// runs that check only with billing on (STRIPE_API_KEY and the other
+	// billing settings, as Khoj's cloud service runs) and not in debug
+	// mode, so a self-hosted server without billing never answers it; there
+	// a malformed or undeliverable-looking address (a@localhost,
+	// a@foo.test) is refused by FastAPI's validation instead, a 422 with
+	// no Code.
 	KhojInvalidEmail = "invalid_email"
 )
 
@@ -152,10 +164,20 @@ func khojCredentialHint(a Authenticator, req *http.Request) string {
 	case authz != "" && !strings.HasPrefix(authz, "Bearer ") && len(authz) >= 7 && strings.EqualFold(authz[:7], "bearer "):
 		return "the Authorization header does not start with exactly \"Bearer \": Khoj's check is case-sensitive, so the token was ignored"
 	case strings.HasPrefix(authz, "Bearer "):
-		if strings.TrimSpace(authz) != authz || strings.Contains(authz[len("Bearer "):], " ") {
-			return "the bearer token has white space around or in it: Khoj does not trim, so it cannot match"
+		// Khoj splits the header value (stripped of surrounding white
+		// space by the HTTP layer, so that is harmless) on the exact text
+		// "Bearer " and needs exactly two parts.
+		tok := authz[len("Bearer "):]
+		switch {
+		case strings.HasPrefix(tok, " ") || strings.HasPrefix(tok, "\t"):
+			return "the Authorization header has more than one space after \"Bearer\": Khoj splits it on exactly \"Bearer \", " +
+				"so the token it looked up began with white space and matched none (white space around the whole value is fine)"
+		case strings.Contains(tok, "Bearer "):
+			return "the Authorization header holds \"Bearer \" more than once: Khoj then reads no token at all"
+		case strings.ContainsAny(strings.TrimSpace(tok), " \t"):
+			return "the bearer token has white space inside it: Khoj's tokens (kk-…) never do, so it cannot match"
 		}
-		if !strings.HasPrefix(authz[len("Bearer "):], "kk-") {
+		if !strings.HasPrefix(tok, "kk-") {
 			return "the bearer token does not start with \"kk-\" as Khoj's API tokens do: check that KHOJ_API_KEY holds a token from Khoj's settings page"
 		}
 		return "the API token was rejected: it may have been deleted or belong to another Khoj server (" + forms + ")"
@@ -330,17 +352,24 @@ func khojFingerprint(token string) string {
 }
 
 // khojTokenCall prepares a call to /auth/token: a 303 to a sign-in page is
-// ErrUnauthorized even when Khoj, behind a proxy that does not pass on the
-// public origin, builds it on another origin (it is never followed).
+// ErrUnauthorized, and a 302 to the error page ErrUnavailable, even when
+// Khoj, behind a proxy that does not pass on the public origin, builds it
+// on another origin (neither is followed).
 func khojTokenCall(method string) *call {
 	cl := newCall(method, khojTokens)
 	cl.onError = func(e *Error) {
 		if e.StatusCode < 300 || e.StatusCode >= 400 {
 			return
 		}
-		if loc, err := url.Parse(e.Location); err == nil && (loc.Path == "/login" || strings.HasSuffix(loc.Path, "/login")) {
+		loc, err := url.Parse(e.Location)
+		switch {
+		case err != nil:
+		case loc.Path == "/login" || strings.HasSuffix(loc.Path, "/login"):
 			e.kind = ErrUnauthorized
 			e.Hint = "" // khojDiagnose says which credential and why
+		case errors.Is(e, ErrRedirect) && (loc.Path == "/server/error" || strings.HasSuffix(loc.Path, "/server/error")):
+			e.kind = ErrUnavailable
+			e.Hint = "Khoj redirected to its error page (on " + loc.Host + "): the server failed, not the credentials (check its logs and its database)"
 		}
 	}
 	return cl
@@ -570,7 +599,8 @@ func khojCookieLogout(ctx context.Context, c *Client, a *cookieAuth, _ logoutOpt
 //
 // The request carries no credentials (Khoj would end a session it
 // carried) and is never retried. Errors: a malformed address is a plain
-// [*Error] (422, FastAPI's message); an address Khoj refuses matches
+// [*Error] (422, FastAPI's message); an address Khoj's deliverability
+// check refuses, which happens only on a server with billing on, matches
 // [ErrNotFound] with Code [KhojInvalidEmail]; too many requests (20 per
 // address and 10 per user in 24 hours, unless the server runs with
 // KHOJ_DEBUG) match [ErrRateLimited] with Khoj's message. On a server in

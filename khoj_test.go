@@ -162,6 +162,42 @@ func TestKhojUnauthorizedHints(t *testing.T) {
 	}
 }
 
+// Khoj's hints about white space in the Authorization header follow what
+// Khoj does (khoj.md §2): surrounding white space is stripped before Khoj
+// sees the value, so it is never blamed; what breaks the lookup is the
+// split on exactly "Bearer ": white space doubled after it, "Bearer "
+// twice, or white space inside the token. Every such header gets a hint
+// that names its actual fault, and none claims that Khoj does not trim.
+func TestKhojBearerWhiteSpaceHintsFollowKhojsSplit(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	tok := k.AddToken(khojAlice, "script")
+	for name, tt := range map[string]struct{ header, hint string }{
+		"two spaces after Bearer":   {"Bearer  " + tok, "more than one space after \"Bearer\""},
+		"three spaces after Bearer": {"Bearer   " + tok, "more than one space after \"Bearer\""},
+		"tab after Bearer":          {"Bearer \t" + tok, "began with white space"},
+		"Bearer twice in a row":     {"Bearer Bearer " + tok, "\"Bearer \" more than once"},
+		"two bearer values":         {"Bearer " + tok + ", Bearer " + tok, "\"Bearer \" more than once"},
+		"space inside the token":    {"Bearer " + tok[:10] + " " + tok[10:], "white space inside it"},
+		"tab inside the token":      {"Bearer " + tok[:10] + "\t" + tok[10:], "white space inside it"},
+	} {
+		c := newTestClient(t, Khoj, k.URL, WithAuthenticator(APIKeyIn(InHeader("Authorization"), tt.header)))
+		_, err := c.CurrentUser(t.Context())
+		require.ErrorIs(t, err, ErrUnauthorized, name)
+		var e *Error
+		require.ErrorAs(t, err, &e, name)
+		assert.Contains(t, e.Hint, tt.hint, name)
+		assert.NotContains(t, e.Hint, "does not trim", name)
+		assertNoSecret(t, err, tok, tok[10:])
+	}
+	// A plain wrong token is not blamed on white space.
+	c := newTestClient(t, Khoj, k.URL, WithAPIKey("kk-deleted-token"))
+	_, err := c.CurrentUser(t.Context())
+	var e *Error
+	require.ErrorAs(t, err, &e)
+	assert.NotContains(t, e.Hint, "white space")
+}
+
 // An unauthenticated DELETE /auth/token?token=… is answered with a 303 whose
 // next= carries the original URL, token included: it must not reach the
 // error.
@@ -808,5 +844,208 @@ func TestKhojUnexpectedAnswers(t *testing.T) {
 		require.ErrorAs(t, err, &e, name)
 		assert.Contains(t, err.Error(), tt.msg, name)
 		assertNoSecret(t, err, "kk-stub-token-0123456789", "kk-other-0123456789", "123456")
+	}
+}
+
+// khojMethods is every Khoj operation of the client, for tables that check
+// how each one reports a server failure.
+func khojMethods(t *testing.T) map[string]func(c *Client) error {
+	ctx := t.Context()
+	return map[string]func(c *Client) error{
+		"CurrentUser": func(c *Client) error { _, err := c.CurrentUser(ctx); return err },
+		"CheckAuth":   func(c *Client) error { return c.CheckAuth(ctx) },
+		"ListAPIKeys": func(c *Client) error { _, err := c.ListAPIKeys(ctx); return err },
+		"CreateAPIKey": func(c *Client) error {
+			_, err := c.CreateAPIKey(ctx, CreateAPIKeyRequest{Name: "new"})
+			return err
+		},
+		"DeleteAPIKey": func(c *Client) error { return c.DeleteAPIKey(ctx, "0123456789abcdef") },
+		"RotateAPIKey": func(c *Client) error {
+			_, err := c.RotateAPIKey(ctx, "0123456789abcdef", CreateAPIKeyRequest{Name: "next"})
+			return err
+		},
+		"SendMagicLink":   func(c *Client) error { return c.SendMagicLink(ctx, khojAlice) },
+		"VerifyMagicLink": func(c *Client) error { return c.VerifyMagicLink(ctx, khojAlice, "123456") },
+		"BootstrapToken": func(c *Client) error {
+			_, err := c.BootstrapToken(ctx, khojAlice, "123456", "script")
+			return err
+		},
+		"Do GET api route":   func(c *Client) error { return c.Do(ctx, "GET", "api/chat/options", nil, nil) },
+		"Do GET auth route":  func(c *Client) error { return c.Do(ctx, "GET", "auth/oauth/metadata", nil, nil) },
+		"Do GET web page":    func(c *Client) error { return c.Do(ctx, "GET", "settings", nil, new(any)) },
+		"Do DELETE":          func(c *Client) error { return c.Do(ctx, "DELETE", "auth/token?token=kk-x", nil, nil) },
+		"Logout":             func(c *Client) error { return c.Logout(ctx) },
+		"ListOAuthProviders": func(c *Client) error { _, err := c.ListOAuthProviders(ctx); return err },
+		"Probe":              func(c *Client) error { _, err := c.Probe(ctx); return err },
+		"Health":             func(c *Client) error { _, err := c.Health(ctx); return err },
+	}
+}
+
+// A Khoj server-side failure is never "the token was rejected". With its
+// database down Khoj cannot look any credential up: API routes answer 500
+// (ErrServer), the token routes and pages redirect to /server/error
+// (ErrUnavailable, not followed), /auth/magic answers 500. The class:
+// every Khoj method, with every kind of credential the client can hold
+// (token, session cookie) and in anonymous mode; the calls that need no
+// credential and no database (Health, Probe, ListOAuthProviders) still
+// succeed, as they do on Khoj.
+func TestKhojDatabaseDownIsAServerFailureNotARejectedCredential(t *testing.T) {
+	t.Parallel()
+	noDatabaseNeeded := map[string]bool{"Health": true, "Probe": true, "ListOAuthProviders": true}
+	for mode, setup := range map[string]func(k *authtest.Khoj) Option{
+		"token": func(k *authtest.Khoj) Option { return WithAPIKey(k.AddToken(khojAlice, "script")) },
+		"session": func(k *authtest.Khoj) Option {
+			return WithAuthenticator(SessionCookie(Khoj, k.SessionCookie(khojAlice).Value))
+		},
+		"anonymous mode": nil,
+	} {
+		for name, run := range khojMethods(t) {
+			t.Run(mode+"/"+name, func(t *testing.T) {
+				t.Parallel()
+				var k *authtest.Khoj
+				var opts []Option
+				if setup == nil {
+					k = authtest.NewKhojAnonymous(authtest.WithPrefix("/khoj"))
+					t.Cleanup(k.Close)
+				} else {
+					k, _ = setupKhoj(t)
+					opts = append(opts, setup(k))
+				}
+				c := newTestClient(t, Khoj, k.URL, opts...)
+				k.SetDatabaseDown(true)
+				err := run(c)
+				if setup != nil && noDatabaseNeeded[name] {
+					require.NoError(t, err, "%s needs no credential and no database", name)
+					return
+				}
+				if mode != "session" && name == "Logout" {
+					require.NoError(t, err, "a client without a session has none to end")
+					return
+				}
+				require.Error(t, err)
+				assert.NotErrorIs(t, err, ErrUnauthorized)
+				assert.NotContains(t, err.Error(), "rejected")
+				if !errors.Is(err, ErrUnavailable) {
+					require.ErrorIs(t, err, ErrServer)
+				}
+				var e *Error
+				require.ErrorAs(t, err, &e)
+				if e.StatusCode == http.StatusFound {
+					require.ErrorIs(t, err, ErrUnavailable)
+					assert.Contains(t, e.Location, "/server/error")
+					assert.Contains(t, e.Hint, "error page")
+				} else {
+					assert.Equal(t, http.StatusInternalServerError, e.StatusCode)
+					require.ErrorIs(t, err, ErrServer)
+				}
+				assert.Equal(t, 0, k.Requests("GET", "/server/error"), "the error page is never fetched as if it were the API")
+				assertNoSecret(t, err, "123456")
+
+				k.SetDatabaseDown(false)
+				if setup != nil && name == "CurrentUser" {
+					_, err := c.CurrentUser(t.Context())
+					require.NoError(t, err, "the credential still works once the database is back")
+				}
+			})
+		}
+	}
+}
+
+// Logout during a database outage fails, and the client keeps its session
+// to try again, rather than reporting a logout that did not happen.
+func TestKhojLogoutDuringDatabaseOutageKeepsTheSession(t *testing.T) {
+	t.Parallel()
+	k, _ := setupKhoj(t)
+	c := newTestClient(t, Khoj, k.URL, WithAuthenticator(SessionCookie(Khoj, k.SessionCookie(khojAlice).Value)))
+	k.SetDatabaseDown(true)
+	require.ErrorIs(t, c.Logout(t.Context()), ErrUnavailable)
+	k.SetDatabaseDown(false)
+	u, err := c.CurrentUser(t.Context())
+	require.NoError(t, err)
+	assert.Equal(t, khojAlice, u.Email)
+	require.NoError(t, c.Logout(t.Context()))
+	_, err = c.CurrentUser(t.Context())
+	require.ErrorIs(t, err, ErrUnauthorized)
+}
+
+// A 500 from Khoj (an unhandled exception, the database failing inside a
+// handler) is ErrServer on every Khoj method that reaches the server: never
+// ErrUnauthorized, never retried.
+func TestKhojInternalServerErrorIsErrServerOnEveryMethod(t *testing.T) {
+	t.Parallel()
+	for name, run := range khojMethods(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			k, _ := setupKhoj(t)
+			tok := k.AddToken(khojAlice, "script")
+			c := newTestClient(t, Khoj, k.URL, WithAPIKey(tok))
+			if name == "Logout" {
+				c = newTestClient(t, Khoj, k.URL, WithAuthenticator(SessionCookie(Khoj, k.SessionCookie(khojAlice).Value)))
+			}
+			k.Faults.FailNext(1, http.StatusInternalServerError, -1)
+			err := run(c)
+			require.ErrorIs(t, err, ErrServer)
+			assert.NotErrorIs(t, err, ErrUnauthorized)
+			assert.NotErrorIs(t, err, ErrUnavailable)
+			var e *Error
+			require.ErrorAs(t, err, &e)
+			assert.Equal(t, http.StatusInternalServerError, e.StatusCode)
+			assert.Equal(t, "Internal Server Error", e.Message)
+			assert.Equal(t, 1, k.TotalRequests(), "a 500 is not retried")
+			assertNoSecret(t, err, tok)
+		})
+	}
+}
+
+// The same answers from a stub, for the shapes alone: a redirect to the
+// error page is ErrUnavailable whether Khoj writes it relative or absolute
+// (on the token routes also on another origin, as Khoj behind a proxy may),
+// and whatever the method; the page is never fetched.
+func TestKhojRedirectToErrorPageIsErrUnavailable(t *testing.T) {
+	t.Parallel()
+	for name, loc := range map[string]string{
+		"relative":           "/server/error",
+		"absolute":           "http://127.0.0.1:1/server/error",
+		"with a query":       "/server/error?next=/auth/token",
+		"303 see other form": "/server/error",
+		"another origin":     "http://khoj-internal:42110/server/error", // Khoj behind a proxy that hides the public origin
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			var fetched sync.Map
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/server/error" {
+					fetched.Store(r.URL.Path, true)
+					w.Header().Set("Content-Type", "text/html")
+					_, _ = io.WriteString(w, "<html><title>Server Error</title></html>")
+					return
+				}
+				l := loc
+				if strings.HasPrefix(l, "http://127.0.0.1:1") {
+					l = "http://" + r.Host + strings.TrimPrefix(l, "http://127.0.0.1:1")
+				}
+				w.Header().Set("Location", l)
+				status := http.StatusFound
+				if name == "303 see other form" {
+					status = http.StatusSeeOther
+				}
+				w.WriteHeader(status)
+			}))
+			t.Cleanup(srv.Close)
+			c := newTestClient(t, Khoj, srv.URL, WithAPIKey("kk-stub-token-0123456789"))
+			_, err := c.ListAPIKeys(t.Context())
+			require.ErrorIs(t, err, ErrUnavailable)
+			_, err = c.CreateAPIKey(t.Context(), CreateAPIKeyRequest{Name: "x"})
+			require.ErrorIs(t, err, ErrUnavailable)
+			if name == "another origin" {
+				// Not followed either way; only the token routes, whose
+				// answers the client knows, read it as the error page.
+				require.ErrorIs(t, c.Do(t.Context(), "GET", "settings", nil, nil), ErrRedirect)
+			} else {
+				require.ErrorIs(t, c.Do(t.Context(), "GET", "settings", nil, nil), ErrUnavailable)
+			}
+			_, ok := fetched.Load("/server/error")
+			assert.False(t, ok, "the error page was fetched")
+		})
 	}
 }

@@ -175,9 +175,13 @@ func WithRememberMe() Option {
 }
 
 // WithSessionHook calls fn with a copy of the session each time the client
-// obtains a new one: sign-in, refresh (Audiobookshelf rotates its refresh
-// token on every refresh) and restore. Store it to survive restarts; it
-// holds secrets. fn runs synchronously and must not call the client.
+// obtains a new one from the server: a sign-in ([Client.Login], the lazy
+// sign-in of [WithLogin], a sign-in again after the session was lost,
+// Komga's remember-me resume) and a refresh (Audiobookshelf rotates its
+// refresh token on every refresh, so the stored copy must be replaced).
+// It is not called for a session given with [WithSession]: the caller
+// already has that one. Store the session to survive restarts; it holds
+// secrets. fn runs synchronously and must not call the client.
 func WithSessionHook(fn func(Session)) Option {
 	return func(o *options) error {
 		if fn == nil {

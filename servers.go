@@ -50,6 +50,11 @@ type serverSpec struct {
 	// slash) that a redirect goes to when the server wants the user to sign
 	// in; such a redirect is ErrUnauthorized and is never followed.
 	loginPaths []string
+	// errorPaths are paths (relative to the base URL, without a leading
+	// slash) of the server's own error page, which it redirects to when it
+	// fails (Khoj's server/error when its database is down); such a
+	// redirect is ErrUnavailable and is never followed.
+	errorPaths []string
 	// statusKinds overrides the default status → category mapping.
 	statusKinds map[int]error
 	// diagnose names the credential a rejected request carried and says
@@ -161,6 +166,9 @@ func (s *serverSpec) kind(status int) error {
 	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return ErrUnavailable
 	}
+	if status >= 500 && status < 600 {
+		return ErrServer
+	}
 	return nil
 }
 
@@ -172,8 +180,18 @@ func (s *serverSpec) unsupportedErr(op string) error {
 // isLoginPath reports whether a path, relative to the base URL, is one of the
 // server's sign-in pages.
 func (s *serverSpec) isLoginPath(rel string) bool {
+	return hasPath(s.loginPaths, rel)
+}
+
+// isErrorPath reports whether a path, relative to the base URL, is the
+// server's error page.
+func (s *serverSpec) isErrorPath(rel string) bool {
+	return hasPath(s.errorPaths, rel)
+}
+
+func hasPath(paths []string, rel string) bool {
 	rel = strings.TrimPrefix(rel, "/")
-	for _, p := range s.loginPaths {
+	for _, p := range paths {
 		if rel == p {
 			return true
 		}

@@ -139,6 +139,8 @@ func newSessionAuth(c *Client, username, password string, restored *Session) *se
 	a := &sessionAuth{c: c, d: c.spec.sessions, username: username, password: password, lock: make(chan struct{}, 1),
 		rememberMe: c.rememberMe, hook: c.sessionHook}
 	if restored != nil {
+		// Not stored with store: the session hook is for sessions the
+		// client obtains, and the caller already has this one.
 		s := *restored
 		s.Server = c.spec.server
 		if s.Username == "" {

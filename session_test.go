@@ -396,3 +396,80 @@ func TestABSRenewalRetryAfterIsBoundedByCap(t *testing.T) {
 		})
 	}
 }
+
+// The session hook hears of every session the client obtains from the
+// server, and not of one it was given (WithSession): the caller already
+// stored that. The class: restore then use (no call), restore then a
+// sign-in again after the server dropped the session (Komga: one call, the
+// new session), restore then a refresh that rotates the refresh token
+// (Audiobookshelf: one call, the rotated tokens), and an explicit Login.
+func TestSessionHookHearsOfObtainedSessionsNotRestoredOnes(t *testing.T) {
+	t.Parallel()
+	type hooked struct {
+		mu   sync.Mutex
+		list []Session
+	}
+	hook := func(h *hooked) Option {
+		return WithSessionHook(func(s Session) { h.mu.Lock(); h.list = append(h.list, s); h.mu.Unlock() })
+	}
+	got := func(h *hooked) []Session { h.mu.Lock(); defer h.mu.Unlock(); return append([]Session(nil), h.list...) }
+
+	t.Run("Komga restore, then sign in again", func(t *testing.T) {
+		t.Parallel()
+		k := setupKomga(t)
+		first := newTestClient(t, Komga, k.URL, WithLogin(komgaAdmin, komgaAdminPw))
+		_, err := first.CurrentUser(t.Context())
+		require.NoError(t, err)
+		saved := first.Session()
+
+		var h hooked
+		c := newTestClient(t, Komga, k.URL, WithLogin(komgaAdmin, komgaAdminPw), WithSession(saved), hook(&h))
+		_, err = c.CurrentUser(t.Context())
+		require.NoError(t, err)
+		assert.Empty(t, got(&h), "a restored session is not reported back")
+		assert.Equal(t, 1, k.Logins(), "the restored session was used, no sign-in")
+
+		k.ExpireSessions()
+		_, err = c.CurrentUser(t.Context())
+		require.NoError(t, err)
+		list := got(&h)
+		require.Len(t, list, 1, "the new session is reported")
+		assert.NotEqual(t, saved.Token, list[0].Token)
+		assert.Equal(t, c.Session().Token, list[0].Token)
+	})
+
+	t.Run("Audiobookshelf restore, then refresh", func(t *testing.T) {
+		t.Parallel()
+		a, clock := setupABS(t)
+		first := newABSClient(t, a, clock, WithLogin("root", "root"))
+		_, err := first.CurrentUser(t.Context())
+		require.NoError(t, err)
+		saved := first.Session()
+
+		var h hooked
+		c := newABSClient(t, a, clock, WithSession(saved), hook(&h))
+		_, err = c.CurrentUser(t.Context())
+		require.NoError(t, err)
+		assert.Empty(t, got(&h), "a restored session is not reported back")
+
+		clock.Advance(2 * time.Hour) // past the access token's expiry
+		_, err = c.CurrentUser(t.Context())
+		require.NoError(t, err)
+		list := got(&h)
+		require.Len(t, list, 1, "the refreshed session is reported")
+		assert.NotEqual(t, saved.RefreshToken, list[0].RefreshToken, "with the rotated refresh token")
+		assert.Equal(t, c.Session().RefreshToken, list[0].RefreshToken)
+	})
+
+	t.Run("explicit Login", func(t *testing.T) {
+		t.Parallel()
+		k := setupKomga(t)
+		var h hooked
+		c := newTestClient(t, Komga, k.URL, hook(&h))
+		s, err := c.Login(t.Context(), komgaAdmin, komgaAdminPw)
+		require.NoError(t, err)
+		list := got(&h)
+		require.Len(t, list, 1)
+		assert.Equal(t, s.Token, list[0].Token)
+	})
+}

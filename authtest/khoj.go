@@ -44,10 +44,12 @@ import (
 //     "session=null; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; …".
 //  2. A Bearer token: the Authorization value is split on the exact text
 //     "Bearer "; if that gives exactly two parts, the second is looked up
-//     as a token. Case-sensitive and untrimmed: "bearer kk-…" and a
-//     trailing space do not match. The kk- prefix is not checked. An
-//     unknown token is not an error: the request just stays
-//     unauthenticated.
+//     as a token. Case-sensitive: "bearer kk-…" does not match, nor do a
+//     doubled space after "Bearer" or a second "Bearer " (three parts).
+//     White space around the whole header value is stripped by the HTTP
+//     layer (Go's, here, as uvicorn's for Khoj) before the check, so it
+//     does not matter. The kk- prefix is not checked. An unknown token is
+//     not an error: the request just stays unauthenticated.
 //  3. The WhatsApp client-app check: with a non-empty client_id query
 //     parameter the real backend crashes (500 text/plain "Internal Server
 //     Error") when the Authorization header is missing, has no "Bearer ",
@@ -132,8 +134,13 @@ import (
 //     again."), counted before the user lookup;
 //   - a user already signed in through the session is signed out;
 //   - the user is looked up or created (lower-cased); a new address whose
-//     domain is invalid.test stands for an address Khoj rejects: 404
-//     "Invalid email address. Please fix before trying again.";
+//     domain is invalid.test stands for an address Khoj's deliverability
+//     check rejects: 404 "Invalid email address. Please fix before trying
+//     again." (Khoj runs that check only with billing on; a self-hosted
+//     server without billing never answers this 404, and its EmailStr
+//     validation refuses special-use domains such as .test with a 422
+//     instead, which the fake does not model, so that the 404 can be
+//     tested);
 //   - a fresh 6-digit code valid for 5 minutes is stored (replacing the
 //     previous one) before the per-user limit of 10 per 24 hours is checked
 //     (429 "Ran out of login attempts. Please wait before trying again.");
@@ -152,6 +159,28 @@ import (
 // all these limits off (KHOJ_DEBUG), and with them the limiter's 404: an
 // unknown user then gets 401, missing parameters a 422. Windows and expiry
 // follow the fake's [Clock].
+//
+// # Database outage
+//
+// [Khoj.SetDatabaseDown] makes the fake answer as Khoj does while its
+// database is unreachable (observed on a running server): the
+// authentication backend fails for every request whose credential must be
+// looked up (a session cookie naming a user, an Authorization value with
+// exactly one "Bearer ", a client_id, and in anonymous mode every request,
+// whose default user is a database row). Such a request to an /api path
+// answers 500 text/plain "Internal Server Error"; to any other path (the
+// /auth/token routes, /auth/oauth/metadata, the web pages) 302 with
+// Location "<prefix>/server/error", the server's error page (GET answers
+// 200 text/html). POST and GET /auth/magic answer the 500 whatever the
+// request carries (their handlers need the database). Requests without a
+// credential that need no database answer as usual: /api/health's 200
+// {"detail":"OK"}, /auth/oauth/metadata, the 403 and 303 of unauthenticated
+// requests. Khoj recovers by itself when the database returns, and so does
+// the fake when the knob is turned off.
+//
+// Other server failures are [Faults.FailNext] with status 500: its
+// plain-text "Internal Server Error" is what Khoj (Starlette's
+// ServerErrorMiddleware) answers for an unhandled exception.
 type Khoj struct {
 	*Server
 	st *khojState
@@ -165,6 +194,7 @@ const (
 	khojLimitWindow  = 24 * time.Hour
 	khojGoogleAuth   = "https://accounts.google.com/o/oauth2/v2/auth"
 	khojRedirectPath = "/auth/redirect"
+	khojErrorPage    = "/server/error"
 )
 
 // khojState is everything the fake remembers, guarded by mu.
@@ -183,6 +213,7 @@ type khojState struct {
 	nextTokenID int
 	clientID    string
 	debug       bool
+	dbDown      bool
 	attempts    map[string][]time.Time // rate-limit records by slug and identifier
 }
 
@@ -336,6 +367,14 @@ func (k *Khoj) SetDebug(on bool) {
 	k.st.debug = on
 }
 
+// SetDatabaseDown simulates an outage of Khoj's database (on) and its
+// recovery (off); see "Database outage" above for the answers.
+func (k *Khoj) SetDatabaseDown(on bool) {
+	k.st.mu.Lock()
+	defer k.st.mu.Unlock()
+	k.st.dbDown = on
+}
+
 // SessionCookie returns a valid session cookie for the user with the given
 // e-mail address (creating the user if needed), as a completed browser
 // sign-in would leave. It expires 14 days after the fake's current time.
@@ -423,6 +462,7 @@ func (st *khojState) buildRoutes() map[string][]khojRoute {
 		"/settings/content/github": {{"GET", protected}},
 		"/agents":                  {{"GET", page}},
 		"/automations":             {{"GET", page}},
+		khojErrorPage:              {{"GET", func(c *khojCtx) khojResp { return khojHTML("Server Error") }}},
 	}
 	if !st.anonymous {
 		rt["/auth/login"] = []khojRoute{{"GET", st.googleLogin}, {"POST", st.googleLogin}}
@@ -447,7 +487,9 @@ func (st *khojState) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	st.mu.Lock()
 	c.session, c.hadSession = st.loadSession(r, c.now)
 	var resp khojResp
-	if user, crash := st.authenticate(c); crash {
+	if st.dbDown && c.r.URL.Path != khojErrorPage && (st.needsDatabase(c) || c.r.URL.Path == "/auth/magic" && !st.anonymous) {
+		resp = st.databaseDown(c)
+	} else if user, crash := st.authenticate(c); crash {
 		resp = khojServerError()
 	} else {
 		c.user = user
@@ -544,6 +586,36 @@ func (st *khojState) authenticate(c *khojCtx) (user *khojUser, crash bool) {
 		return st.defaultUser, false
 	}
 	return nil, false
+}
+
+// needsDatabase reports whether authenticating c reads the database: a
+// session naming a user, a Bearer value that splits into two parts, a
+// client application, or the anonymous default user.
+func (st *khojState) needsDatabase(c *khojCtx) bool {
+	if su, ok := c.session["user"].(map[string]any); ok {
+		if email, ok := su["email"].(string); ok && email != "" {
+			return true
+		}
+	}
+	if len(strings.Split(c.r.Header.Get("Authorization"), "Bearer ")) == 2 {
+		return true
+	}
+	if id, _ := c.q("client_id"); id != "" {
+		return true
+	}
+	return st.anonymous
+}
+
+// databaseDown is the answer to a request that needs the database while it
+// is down: a 500 on /api paths and /auth/magic, else a 302 to the error
+// page.
+func (st *khojState) databaseDown(c *khojCtx) khojResp {
+	if strings.HasPrefix(c.r.URL.Path, "/api/") || c.r.URL.Path == "/auth/magic" {
+		return khojServerError()
+	}
+	resp := khojRedirect(http.StatusFound, st.prefix+khojErrorPage)
+	resp.noSession = true
+	return resp
 }
 
 // Session cookies: base64(JSON) "." base64(timestamp) "." base64(HMAC), like

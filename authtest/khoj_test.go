@@ -660,3 +660,74 @@ func TestKhojOddInput(t *testing.T) {
 	resp, _ = khojCall(t, srv, "GET", "/auth/magic?email=x&code=1&code="+code+"&email=bob@example.com", "")
 	assert.Equal(t, http.StatusTemporaryRedirect, resp.StatusCode)
 }
+
+// SetDatabaseDown answers as Khoj does with its database down: a request
+// whose credential must be looked up gets a plain 500 on /api paths and a
+// 302 to the error page elsewhere; /auth/magic always fails; requests
+// without a credential that need no database answer as usual; and all is
+// well again once the database is back.
+func TestKhojDatabaseDown(t *testing.T) {
+	t.Parallel()
+	srv := khojTestServer(t, false, WithPrefix("/khoj"))
+	tok := srv.AddToken("ann@example.com", "cli")
+	cookie := srv.SessionCookie("ann@example.com")
+	srv.SetDatabaseDown(true)
+
+	for _, cred := range [][]string{khojBearer(tok), khojBearer("kk-unknown"), khojCookie(cookie)} {
+		for _, path := range []string{"/api/v1/user", "/api/health", "/api/chat/options"} {
+			resp, body := khojCall(t, srv, "GET", path, "", cred...)
+			assert.Equal(t, http.StatusInternalServerError, resp.StatusCode, path)
+			assert.Equal(t, "text/plain; charset=utf-8", resp.Header.Get("Content-Type"), path)
+			assert.Equal(t, "Internal Server Error", body, path)
+			assert.Nil(t, khojSessionOf(resp), "an exception outside the session middleware sets no cookie")
+		}
+		for _, mp := range [][2]string{{"GET", "/auth/token"}, {"POST", "/auth/token"}, {"DELETE", "/auth/token?token=" + tok},
+			{"GET", "/auth/oauth/metadata"}, {"GET", "/settings"}, {"GET", "/auth/logout"}} {
+			resp, _ := khojCall(t, srv, mp[0], mp[1], "", cred...)
+			assert.Equal(t, http.StatusFound, resp.StatusCode, mp)
+			assert.Equal(t, "/khoj/server/error", resp.Header.Get("Location"), mp)
+		}
+	}
+	resp, body := khojCall(t, srv, "GET", "/server/error", "", khojBearer(tok)...)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("Content-Type"), "text/html")
+	assert.Contains(t, body, "Server Error")
+
+	// Magic links need the database in their handlers.
+	resp, body = khojCall(t, srv, "POST", "/auth/magic", `{"email":"ann@example.com"}`, "Content-Type", "application/json")
+	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+	assert.Equal(t, "Internal Server Error", body)
+	resp, _ = khojCall(t, srv, "GET", "/auth/magic?code=123456&email=ann@example.com", "")
+	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+
+	// No credential, no database needed: the usual answers.
+	resp, body = khojCall(t, srv, "GET", "/api/health", "")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.JSONEq(t, `{"detail":"OK"}`, body)
+	resp, _ = khojCall(t, srv, "GET", "/auth/oauth/metadata", "")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	resp, body = khojCall(t, srv, "GET", "/api/v1/user", "")
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode)
+	assert.Equal(t, khojTestForbidden, body)
+	resp, _ = khojCall(t, srv, "GET", "/auth/token", "")
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+
+	srv.SetDatabaseDown(false)
+	resp, _ = khojCall(t, srv, "GET", "/api/v1/user", "", khojBearer(tok)...)
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "Khoj recovers by itself")
+	resp, _ = khojCall(t, srv, "GET", "/server/error", "")
+	assert.Equal(t, http.StatusOK, resp.StatusCode, "the error page exists without an outage too")
+}
+
+// In anonymous mode every request reads the default user from the
+// database, so every request fails while it is down.
+func TestKhojAnonymousDatabaseDown(t *testing.T) {
+	t.Parallel()
+	srv := khojTestServer(t, true)
+	srv.SetDatabaseDown(true)
+	resp, _ := khojCall(t, srv, "GET", "/api/v1/user", "")
+	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode)
+	resp, _ = khojCall(t, srv, "GET", "/settings", "")
+	assert.Equal(t, http.StatusFound, resp.StatusCode)
+	assert.Equal(t, "/server/error", resp.Header.Get("Location"))
+}
