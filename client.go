@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-querystring/query"
 	"github.com/hashicorp/go-retryablehttp"
@@ -45,9 +46,10 @@ const Version = "0.1.0"
 // connections and, for password sign-in, one shared session. Use one Client
 // per identity; do not share an authenticated Client between users.
 type Client struct {
-	spec    *serverSpec
-	baseURL string // always ends in "/"
-	base    *url.URL
+	spec     *serverSpec
+	baseURL  string // always ends in "/"
+	base     *url.URL
+	basePath string // base.EscapedPath(), always ends in "/"
 
 	hc *http.Client
 	rc *retryablehttp.Client
@@ -128,6 +130,7 @@ func New(server Server, baseURL string, opts ...Option) (*Client, error) {
 		spec:          spec,
 		base:          base,
 		baseURL:       base.String(),
+		basePath:      base.EscapedPath(),
 		logger:        o.logger,
 		now:           o.now,
 		retryAfterCap: o.retryAfterCap,
@@ -215,6 +218,9 @@ func parseBaseURL(raw string, requireTLS bool) (*url.URL, error) {
 			u.RawPath += "/"
 		}
 	}
+	if _, ok := underBase("/", u.EscapedPath()); !ok {
+		return nil, configErr("baseURL", "path has dot segments (in some encoding) or encoded control characters")
+	}
 	u.Host = strings.ToLower(u.Host)
 	return u, nil
 }
@@ -284,9 +290,10 @@ func (c *Client) sameOrigin(u *url.URL) bool {
 // credentials again and the answer will mean what the caller asked: the
 // original request was a GET or HEAD (a redirected DELETE or POST would
 // become a GET of some page, and its 200 would look like success), the
-// target has the base URL's origin and stays under its path (another
-// application behind the same proxy must not see them), and it is not a
-// sign-in page; at most maxRedirects of them. Anything else stops at the
+// target has the base URL's origin and stays under its path however a
+// proxy resolves it (another application behind the same proxy must not
+// see them; see [underBase]), and it is not a sign-in page; at most
+// maxRedirects of them. Anything else stops at the
 // redirect response, which checkResponse turns into an error.
 func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects || noRedirects(req.Context()) || !c.sameOrigin(req.URL) || c.isLoginURL(req.URL) {
@@ -355,9 +362,148 @@ func (c *Client) isLoginURL(u *url.URL) bool {
 	return c.spec.isLoginPath(u.Path)
 }
 
-// relativePath returns u's path relative to the base URL's path.
+// relativePath returns u's path relative to the base URL's path, decoded,
+// and whether u is under the base path at all (see [underBase]).
 func (c *Client) relativePath(u *url.URL) (string, bool) {
-	return strings.CutPrefix(u.Path, c.base.Path)
+	return underBase(c.basePath, u.EscapedPath())
+}
+
+// maxDecodeRounds bounds how many times underBase percent-decodes a path;
+// one still changing after that many rounds is refused.
+const maxDecodeRounds = 8
+
+// underBase is the one place that decides whether a request path stays
+// under the base path, for Do's paths and redirect targets alike. base
+// and p are escaped paths ("/komga/", "/komga/api/x%20y"); base ends in
+// "/" or is empty (p is then relative). It returns p relative to base,
+// fully decoded. It allocates only to decode.
+//
+// A server or a reverse proxy in front of it may decode a path once or
+// several times, treat a backslash as a separator, drop ";" path
+// parameters ("..;/" is ".." to Tomcat and Spring), merge empty segments
+// and then resolve dot segments. p is accepted only if, in its escaped
+// form and in every decoded form (percent-decoding repeated until it stops
+// changing, at most maxDecodeRounds times), it starts with base (decoded
+// as often) and has no "." or ".." segment under any of those readings,
+// and its decoded forms hold no control characters and are valid UTF-8
+// (overlong encodings of "." and "/" are not). A path without dot segments
+// cannot be resolved out of its prefix, whichever of these readings a
+// server applies, so there is no need to guess which one it does. Even
+// with a base of "/" a dot segment is refused: the client cannot know what
+// the server would make of it.
+func underBase(base, p string) (rel string, ok bool) {
+	for round := 0; ; round++ {
+		if !strings.HasPrefix(p, base) || hasDotSegment(p) || !cleanDecoded(p) {
+			return "", false
+		}
+		next := percentDecode(p)
+		if next == p {
+			return p[len(base):], true
+		}
+		if round == maxDecodeRounds {
+			return "", false
+		}
+		p, base = next, percentDecode(base)
+	}
+}
+
+// hasDotSegment reports whether p, split at slashes and backslashes, has a segment
+// that is "." or ".." once a ";" parameter is dropped; dots include the
+// Unicode look-alikes that some servers normalise to ".".
+func hasDotSegment(p string) bool {
+	for len(p) > 0 {
+		i := strings.IndexAny(p, `/\`)
+		seg := p
+		if i >= 0 {
+			seg, p = p[:i], p[i+1:]
+		} else {
+			p = ""
+		}
+		seg, _, _ = strings.Cut(seg, ";")
+		if isDotSegment(seg) {
+			return true
+		}
+	}
+	return false
+}
+
+func isDotSegment(seg string) bool {
+	if seg == "." || seg == ".." {
+		return true
+	}
+	if seg == "" || len(seg) > 3*len("..") || seg[0] < utf8.RuneSelf && seg[0] != '.' {
+		return false
+	}
+	dots := 0
+	for _, r := range seg {
+		switch r {
+		case '.', '\uff0e', '\u2024', '\ufe52': // full stop, fullwidth, one dot leader, small
+			dots++
+		case '\u2025': // two dot leader
+			dots += 2
+		default:
+			return false
+		}
+	}
+	return dots <= 2
+}
+
+// cleanDecoded reports whether s is valid UTF-8 without control characters.
+func cleanDecoded(s string) bool {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b == 0x7f {
+			return false
+		} else if b >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	return ascii || utf8.ValidString(s)
+}
+
+// percentDecode decodes s as leniently as the most forgiving server would:
+// every valid %XX escape, and IIS's %uXXXX; a "%" that starts neither is
+// kept. It returns s itself, without allocating, when there is nothing to
+// decode.
+func percentDecode(s string) string {
+	i := strings.IndexByte(s, '%')
+	if i < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	b = append(b, s[:i]...)
+	for ; i < len(s); i++ {
+		if s[i] == '%' {
+			if i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]) {
+				b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+				i += 2
+				continue
+			}
+			if i+5 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') &&
+				ishex(s[i+2]) && ishex(s[i+3]) && ishex(s[i+4]) && ishex(s[i+5]) {
+				r := rune(unhex(s[i+2]))<<12 | rune(unhex(s[i+3]))<<8 | rune(unhex(s[i+4]))<<4 | rune(unhex(s[i+5]))
+				b = utf8.AppendRune(b, r)
+				i += 5
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
 }
 
 // transport is the client's RoundTripper: it refuses any request that is not
@@ -889,6 +1035,9 @@ func (c *Client) classifyRedirect(e *Error, resp *http.Response, req *http.Reque
 		if target.Scheme == "http" && req.URL.Scheme == "https" {
 			e.Hint = "redirect from https to http not followed"
 		}
+	case !underBase && strings.HasPrefix(target.Path, c.base.Path):
+		e.Hint = "redirect to a path a proxy may resolve out of the base URL's path (" + c.base.Path +
+			") not followed: it has dot segments in some encoding (\"%2e%2e\", \"..%2f\", \"..;\"), an encoded slash or control characters"
 	case !underBase:
 		e.Hint = "redirect out of the base URL's path (" + c.base.Path + ") not followed: credentials are only sent under it"
 	case req.Method != http.MethodGet && req.Method != http.MethodHead:
@@ -981,7 +1130,9 @@ func NoRetry() CallOption {
 // path is resolved relative to the base URL (a leading "/" is ignored, so
 // "/api/v1/libraries" on a client for "https://host/komga/" goes to
 // "https://host/komga/api/v1/libraries"); it may not contain "." or ".."
-// segments or be an absolute URL. in, if not nil, is sent as JSON
+// segments, in any encoding a server or proxy may decode ("%2e%2e",
+// "..%2f", "%252e%252e", "..%5c", "..;"), nor encoded control characters,
+// nor be an absolute URL. in, if not nil, is sent as JSON
 // ([]byte and json.RawMessage are sent as they are). out, if not nil,
 // receives the decoded JSON answer. GET, HEAD, PUT and DELETE calls are
 // retried; POST and PATCH only with [Idempotent].
@@ -1020,8 +1171,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts 
 }
 
 // ErrInvalidPath is returned for a request path that could escape the base
-// URL: an absolute URL, or one with "." or ".." segments, or an empty or
-// slash-containing path parameter.
+// URL: an absolute URL, or one with "." or ".." segments in any encoding
+// (decoded repeatedly, with backslashes as separators and ";" path
+// parameters dropped), or an empty or slash-containing path parameter.
 var ErrInvalidPath = errors.New("authclient: invalid path")
 
 // cleanPath validates a caller-supplied path and splits off its query.
@@ -1034,15 +1186,14 @@ func cleanPath(path string) (p, rawQuery string, err error) {
 		return "", "", fmt.Errorf("%w: must be relative to the base URL, not an absolute URL", ErrInvalidPath)
 	}
 	path = strings.TrimPrefix(path, "/")
-	decoded, uerr := url.PathUnescape(path)
-	if uerr != nil {
+	if _, uerr := url.PathUnescape(path); uerr != nil {
 		return "", "", fmt.Errorf("%w: bad escape sequence", ErrInvalidPath)
 	}
-	// Check the decoded path too: "%2e%2e" and "..%2f" are ".." to some servers.
-	for seg := range strings.SplitSeq(decoded, "/") {
-		if seg == "." || seg == ".." {
-			return "", "", fmt.Errorf("%w: path must not contain \".\" or \"..\" segments", ErrInvalidPath)
-		}
+	// The same check as for redirect targets, under an empty base: no
+	// reading of the path ("%2e%2e", "..%2f", "%252e", "..%5c", "..;")
+	// may have dot segments, which a proxy could resolve out of the base.
+	if _, ok := underBase("", path); !ok {
+		return "", "", fmt.Errorf("%w: path must not contain \".\" or \"..\" segments, in any encoding, nor encoded control characters", ErrInvalidPath)
 	}
 	if _, perr := url.Parse(path); perr != nil {
 		return "", "", fmt.Errorf("%w: not a valid URL path", ErrInvalidPath)
