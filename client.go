@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,6 +54,7 @@ type Client struct {
 
 	hc *http.Client
 	rc *retryablehttp.Client
+	tr *transport // hc's Transport
 
 	auth    atomic.Pointer[authRef]
 	headers http.Header // sent on every request; never mutated after New
@@ -81,9 +83,13 @@ func (c *Client) Format(f fmt.State, verb rune) {
 }
 
 // CloseIdleConnections closes the idle connections of the client's
-// transport. The client never does this by itself, not even after failures.
+// transport, if it has such a method. The client never does this by
+// itself, not even after failures.
 func (c *Client) CloseIdleConnections() {
-	if ci, ok := c.hc.Transport.(*transport).base.(interface{ CloseIdleConnections() }); ok {
+	if c.tr == nil {
+		return
+	}
+	if ci, ok := c.tr.base.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}
 }
@@ -236,7 +242,8 @@ func isLoopback(host string) bool {
 // newHTTPClient builds the http.Client the retry layer drives: the caller's
 // client copied (never mutated) or a tuned default, with the client's own
 // redirect policy, no cookie jar, and the per-attempt timeout and origin
-// guard in the transport.
+// guard in the transport. It never panics, whatever the caller's client
+// or http.DefaultTransport holds.
 func (c *Client) newHTTPClient(o options) *http.Client {
 	var base http.RoundTripper
 	timeout := o.timeout
@@ -246,18 +253,58 @@ func (c *Client) newHTTPClient(o options) *http.Client {
 			timeout = o.httpClient.Timeout
 		}
 	}
-	if base == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns = 100
-		t.MaxIdleConnsPerHost = defaultIdlePerHost
-		base = t
+	if isNilRoundTripper(base) {
+		base = defaultTransport()
 	}
+	c.tr = &transport{base: base, origin: originOf(c.base), timeout: timeout}
 	return &http.Client{
-		Transport:     &transport{base: base, origin: originOf(c.base), timeout: timeout},
+		Transport:     c.tr,
 		CheckRedirect: c.checkRedirect,
 		// No Jar: the client sets the cookies it means to send itself. An
 		// API key must never travel with a session cookie (Komga #2099).
 	}
+}
+
+// defaultTransport is the transport of a client given none: a clone of
+// http.DefaultTransport with a larger idle pool when that is an
+// *http.Transport; else http.DefaultTransport as it is, because whoever
+// replaced it (httpmock.Activate, an instrumented global) wants every
+// request to go through it; and a fresh transport with net/http's
+// defaults only when it is nil.
+func defaultTransport() http.RoundTripper {
+	dt := http.DefaultTransport
+	if t, ok := dt.(*http.Transport); ok && t != nil {
+		t = t.Clone()
+		t.MaxIdleConns = 100
+		t.MaxIdleConnsPerHost = defaultIdlePerHost
+		return t
+	}
+	if !isNilRoundTripper(dt) {
+		return dt
+	}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   defaultIdlePerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// isNilRoundTripper reports whether rt is nil or a typed nil (a nil
+// *http.Transport in an interface), which would panic on first use.
+func isNilRoundTripper(rt http.RoundTripper) bool {
+	if rt == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(rt); v.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Slice, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }
 
 // origin is a scheme, host and port, compared without allocating.
@@ -283,7 +330,7 @@ func (o origin) same(u *url.URL) bool {
 
 // sameOrigin reports whether u has the base URL's scheme, host and port.
 func (c *Client) sameOrigin(u *url.URL) bool {
-	return c.hc.Transport.(*transport).origin.same(u)
+	return c.tr != nil && c.tr.origin.same(u)
 }
 
 // checkRedirect follows a redirect only when it is safe to send the
@@ -509,15 +556,21 @@ func unhex(c byte) byte {
 // transport is the client's RoundTripper: it refuses any request that is not
 // for the configured origin (defence in depth behind checkRedirect), and
 // bounds each attempt's wait for response headers without cutting off the
-// body. It deliberately has no CloseIdleConnections method, so the retry
-// layer cannot flush the shared connection pool after a failure.
+// body. It sets every response's Request to the request it was given, as
+// net/http's transport does and others need not, so that logging and
+// redirect detection never depend on the base transport. It deliberately
+// has no CloseIdleConnections method, so the retry layer cannot flush the
+// shared connection pool after a failure.
 type transport struct {
 	base    http.RoundTripper
 	origin  origin
 	timeout time.Duration
 }
 
-var errOtherOrigin = errors.New("authclient: refusing to send a request to another origin")
+var (
+	errOtherOrigin = errors.New("authclient: refusing to send a request to another origin")
+	errNoResponse  = errors.New("authclient: the transport returned neither a response nor an error")
+)
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.origin.same(req.URL) {
@@ -527,13 +580,14 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errOtherOrigin
 	}
 	if t.timeout <= 0 {
-		return t.base.RoundTrip(req)
+		resp, err := t.base.RoundTrip(req)
+		return sentWith(resp, err, req)
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	timer := time.AfterFunc(t.timeout, func() { cancel(errAttemptTimeout) })
 	resp, err := t.base.RoundTrip(req.WithContext(ctx))
 	fired := !timer.Stop()
-	if err != nil {
+	if resp, err = sentWith(resp, err, req); err != nil {
 		cancel(nil)
 		if fired || errors.Is(context.Cause(ctx), errAttemptTimeout) {
 			return nil, errAttemptTimeout
@@ -546,6 +600,26 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errAttemptTimeout
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// sentWith completes what a base transport returned: the response's
+// Request is req, the request that was sent, and its Body is never nil.
+// A transport that returns neither a response nor an error gets an error.
+func sentWith(resp *http.Response, err error, req *http.Request) (*http.Response, error) {
+	if err != nil {
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+		return nil, err
+	}
+	if resp == nil {
+		return nil, errNoResponse
+	}
+	resp.Request = req
+	if resp.Body == nil {
+		resp.Body = http.NoBody
+	}
 	return resp, nil
 }
 
