@@ -565,6 +565,10 @@ type transport struct {
 	base    http.RoundTripper
 	origin  origin
 	timeout time.Duration
+
+	// afterFunc, if set, replaces time.AfterFunc for the per-attempt
+	// timer and returns its Stop (tests: a timer the test fires).
+	afterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
 var (
@@ -584,9 +588,21 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return sentWith(resp, err, req)
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
-	timer := time.AfterFunc(t.timeout, func() { cancel(errAttemptTimeout) })
+	expire := func() { cancel(errAttemptTimeout) }
+	var timer *time.Timer
+	var stop func() bool
+	if t.afterFunc != nil {
+		stop = t.afterFunc(t.timeout, expire)
+	} else {
+		timer = time.AfterFunc(t.timeout, expire)
+	}
 	resp, err := t.base.RoundTrip(req.WithContext(ctx))
-	fired := !timer.Stop()
+	var fired bool
+	if timer != nil {
+		fired = !timer.Stop()
+	} else {
+		fired = !stop()
+	}
 	if resp, err = sentWith(resp, err, req); err != nil {
 		cancel(nil)
 		if fired || errors.Is(context.Cause(ctx), errAttemptTimeout) {

@@ -1,6 +1,7 @@
 package authclient
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -196,3 +197,132 @@ func TestBrokenTransportAnswers(t *testing.T) {
 		assert.NoError(t, c.Do(t.Context(), "GET", "nobody", nil, nil), timeout)
 	}
 }
+
+// manualTimers replaces the per-attempt timer of a client: a timer fires
+// only when the test says so, never because the machine is slow.
+type manualTimers struct {
+	mu      sync.Mutex
+	pending []*manualTimer
+	stopped chan struct{} // one send per timer stopped before it fired
+}
+
+type manualTimer struct {
+	f     func()
+	state int // 0 pending, 1 stopped, 2 fired
+}
+
+// withManualTimers installs manual timers in c; call it before c is used.
+func withManualTimers(c *Client) *manualTimers {
+	m := &manualTimers{stopped: make(chan struct{}, 100)}
+	c.tr.afterFunc = m.afterFunc
+	return m
+}
+
+func (m *manualTimers) afterFunc(_ time.Duration, f func()) func() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mt := &manualTimer{f: f}
+	m.pending = append(m.pending, mt)
+	return func() bool {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if mt.state != 0 {
+			return false
+		}
+		mt.state = 1
+		select {
+		case m.stopped <- struct{}{}:
+		default:
+		}
+		return true
+	}
+}
+
+// fire runs every timer that is neither stopped nor fired, as if its
+// duration had passed, and reports how many there were.
+func (m *manualTimers) fire() int {
+	m.mu.Lock()
+	var due []func()
+	for _, mt := range m.pending {
+		if mt.state == 0 {
+			mt.state = 2
+			due = append(due, mt.f)
+		}
+	}
+	m.pending = nil
+	m.mu.Unlock()
+	for _, f := range due {
+		f()
+	}
+	return len(due)
+}
+
+// deadlineCtx is a context whose deadline the test makes pass: Err is
+// context.DeadlineExceeded once expire is called.
+type deadlineCtx struct {
+	context.Context
+	done chan struct{}
+	once sync.Once
+}
+
+func newDeadlineCtx(parent context.Context) *deadlineCtx {
+	return &deadlineCtx{Context: parent, done: make(chan struct{})}
+}
+
+func (d *deadlineCtx) expire()                     { d.once.Do(func() { close(d.done) }) }
+func (d *deadlineCtx) Deadline() (time.Time, bool) { return time.Now().Add(time.Hour), true }
+func (d *deadlineCtx) Done() <-chan struct{}       { return d.done }
+func (d *deadlineCtx) Value(key any) any           { return d.Context.Value(key) }
+func (d *deadlineCtx) Err() error {
+	select {
+	case <-d.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// TestPerAttemptTimeoutFiresWithRealTimer: the real timer is wired in.
+// The timeout must fire (the server never answers), so the test only
+// waits for it; nothing races.
+func TestPerAttemptTimeoutFiresWithRealTimer(t *testing.T) {
+	t.Parallel()
+	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+	c := newTestClient(t, Komga, srv.URL, WithTimeout(300*time.Millisecond), WithMaxRetries(0))
+	err := c.Do(t.Context(), "GET", "x", nil, nil)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	var te *TransportError
+	require.ErrorAs(t, err, &te)
+	assert.True(t, te.Timeout())
+}
+
+// TestPerAttemptTimeoutFiringAsHeadersArrive: when the timer fires while
+// the base transport is returning the headers, the attempt is a timeout
+// (and its body is closed), not a success with a cancelled body.
+func TestPerAttemptTimeoutFiringAsHeadersArrive(t *testing.T) {
+	t.Parallel()
+	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, `{}`) })
+	var timers *manualTimers
+	var closed atomic.Int64
+	base := srv.Client().Transport
+	rt := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := base.RoundTrip(req)
+		timers.fire()
+		if resp != nil {
+			resp.Body = closeCounter{resp.Body, &closed}
+		}
+		return resp, err
+	})
+	c := newTestClient(t, Komga, srv.URL, WithHTTPClient(&http.Client{Transport: rt}), WithMaxRetries(0))
+	timers = withManualTimers(c)
+	err := c.Do(t.Context(), "GET", "x", nil, nil)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Equal(t, int64(1), closed.Load(), "the late answer's body is closed")
+}
+
+type closeCounter struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c closeCounter) Close() error { c.n.Add(1); return c.ReadCloser.Close() }
