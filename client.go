@@ -13,11 +13,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/go-querystring/query"
 	"github.com/hashicorp/go-retryablehttp"
@@ -46,12 +48,14 @@ const Version = "0.1.0"
 // connections and, for password sign-in, one shared session. Use one Client
 // per identity; do not share an authenticated Client between users.
 type Client struct {
-	spec    *serverSpec
-	baseURL string // always ends in "/"
-	base    *url.URL
+	spec     *serverSpec
+	baseURL  string // always ends in "/"
+	base     *url.URL
+	basePath string // base.EscapedPath(), always ends in "/"
 
 	hc *http.Client
 	rc *retryablehttp.Client
+	tr *transport // hc's Transport
 
 	auth    atomic.Pointer[authRef]
 	headers http.Header // sent on every request; never mutated after New
@@ -80,9 +84,13 @@ func (c *Client) Format(f fmt.State, verb rune) {
 }
 
 // CloseIdleConnections closes the idle connections of the client's
-// transport. The client never does this by itself, not even after failures.
+// transport, if it has such a method. The client never does this by
+// itself, not even after failures.
 func (c *Client) CloseIdleConnections() {
-	if ci, ok := c.hc.Transport.(*transport).base.(interface{ CloseIdleConnections() }); ok {
+	if c.tr == nil {
+		return
+	}
+	if ci, ok := c.tr.base.(interface{ CloseIdleConnections() }); ok {
 		ci.CloseIdleConnections()
 	}
 }
@@ -129,6 +137,7 @@ func New(server Server, baseURL string, opts ...Option) (*Client, error) {
 		spec:          spec,
 		base:          base,
 		baseURL:       base.String(),
+		basePath:      base.EscapedPath(),
 		logger:        o.logger,
 		now:           o.now,
 		retryAfterCap: o.retryAfterCap,
@@ -219,6 +228,9 @@ func parseBaseURL(raw string, requireTLS bool) (*url.URL, error) {
 			u.RawPath += "/"
 		}
 	}
+	if _, ok := underBase("/", u.EscapedPath()); !ok {
+		return nil, configErr("baseURL", "path has dot segments (in some encoding) or encoded control characters")
+	}
 	u.Host = strings.ToLower(u.Host)
 	return u, nil
 }
@@ -234,7 +246,8 @@ func isLoopback(host string) bool {
 // newHTTPClient builds the http.Client the retry layer drives: the caller's
 // client copied (never mutated) or a tuned default, with the client's own
 // redirect policy, no cookie jar, and the per-attempt timeout and origin
-// guard in the transport.
+// guard in the transport. It never panics, whatever the caller's client
+// or http.DefaultTransport holds.
 func (c *Client) newHTTPClient(o options) *http.Client {
 	var base http.RoundTripper
 	timeout := o.timeout
@@ -244,18 +257,58 @@ func (c *Client) newHTTPClient(o options) *http.Client {
 			timeout = o.httpClient.Timeout
 		}
 	}
-	if base == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConns = 100
-		t.MaxIdleConnsPerHost = defaultIdlePerHost
-		base = t
+	if isNilRoundTripper(base) {
+		base = defaultTransport()
 	}
+	c.tr = &transport{base: base, origin: originOf(c.base), timeout: timeout}
 	return &http.Client{
-		Transport:     &transport{base: base, origin: originOf(c.base), timeout: timeout},
+		Transport:     c.tr,
 		CheckRedirect: c.checkRedirect,
 		// No Jar: the client sets the cookies it means to send itself. An
 		// API key must never travel with a session cookie (Komga #2099).
 	}
+}
+
+// defaultTransport is the transport of a client given none: a clone of
+// http.DefaultTransport with a larger idle pool when that is an
+// *http.Transport; else http.DefaultTransport as it is, because whoever
+// replaced it (httpmock.Activate, an instrumented global) wants every
+// request to go through it; and a fresh transport with net/http's
+// defaults only when it is nil.
+func defaultTransport() http.RoundTripper {
+	dt := http.DefaultTransport
+	if t, ok := dt.(*http.Transport); ok && t != nil {
+		t = t.Clone()
+		t.MaxIdleConns = 100
+		t.MaxIdleConnsPerHost = defaultIdlePerHost
+		return t
+	}
+	if !isNilRoundTripper(dt) {
+		return dt
+	}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   defaultIdlePerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// isNilRoundTripper reports whether rt is nil or a typed nil (a nil
+// *http.Transport in an interface), which would panic on first use.
+func isNilRoundTripper(rt http.RoundTripper) bool {
+	if rt == nil {
+		return true
+	}
+	switch v := reflect.ValueOf(rt); v.Kind() {
+	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Slice, reflect.Chan, reflect.Interface:
+		return v.IsNil()
+	}
+	return false
 }
 
 // origin is a scheme, host and port, compared without allocating.
@@ -281,16 +334,17 @@ func (o origin) same(u *url.URL) bool {
 
 // sameOrigin reports whether u has the base URL's scheme, host and port.
 func (c *Client) sameOrigin(u *url.URL) bool {
-	return c.hc.Transport.(*transport).origin.same(u)
+	return c.tr != nil && c.tr.origin.same(u)
 }
 
 // checkRedirect follows a redirect only when it is safe to send the
 // credentials again and the answer will mean what the caller asked: the
 // original request was a GET or HEAD (a redirected DELETE or POST would
 // become a GET of some page, and its 200 would look like success), the
-// target has the base URL's origin and stays under its path (another
-// application behind the same proxy must not see them), and it is not a
-// sign-in page or the server's error page; at most maxRedirects of them. Anything else stops at the
+// target has the base URL's origin and stays under its path however a
+// proxy resolves it (another application behind the same proxy must not
+// see them; see [underBase]), and it is not a sign-in page or the server's
+// error page; at most maxRedirects of them. Anything else stops at the
 // redirect response, which checkResponse turns into an error.
 func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects || noRedirects(req.Context()) || !c.sameOrigin(req.URL) || c.isLoginURL(req.URL) || c.isErrorURL(req.URL) {
@@ -381,23 +435,172 @@ func (c *Client) redirectsToErrorPage(resp *http.Response, req *http.Request) bo
 	return err == nil && c.isErrorURL(target)
 }
 
-// relativePath returns u's path relative to the base URL's path.
+// relativePath returns u's path relative to the base URL's path, decoded,
+// and whether u is under the base path at all (see [underBase]).
 func (c *Client) relativePath(u *url.URL) (string, bool) {
-	return strings.CutPrefix(u.Path, c.base.Path)
+	return underBase(c.basePath, u.EscapedPath())
+}
+
+// maxDecodeRounds bounds how many times underBase percent-decodes a path;
+// one still changing after that many rounds is refused.
+const maxDecodeRounds = 8
+
+// underBase is the one place that decides whether a request path stays
+// under the base path, for Do's paths and redirect targets alike. base
+// and p are escaped paths ("/komga/", "/komga/api/x%20y"); base ends in
+// "/" or is empty (p is then relative). It returns p relative to base,
+// fully decoded. It allocates only to decode.
+//
+// A server or a reverse proxy in front of it may decode a path once or
+// several times, treat a backslash as a separator, drop ";" path
+// parameters ("..;/" is ".." to Tomcat and Spring), merge empty segments
+// and then resolve dot segments. p is accepted only if, in its escaped
+// form and in every decoded form (percent-decoding repeated until it stops
+// changing, at most maxDecodeRounds times), it starts with base (decoded
+// as often) and has no "." or ".." segment under any of those readings,
+// and its decoded forms hold no control characters and are valid UTF-8
+// (overlong encodings of "." and "/" are not). A path without dot segments
+// cannot be resolved out of its prefix, whichever of these readings a
+// server applies, so there is no need to guess which one it does. Even
+// with a base of "/" a dot segment is refused: the client cannot know what
+// the server would make of it.
+func underBase(base, p string) (rel string, ok bool) {
+	for round := 0; ; round++ {
+		if !strings.HasPrefix(p, base) || hasDotSegment(p) || !cleanDecoded(p) {
+			return "", false
+		}
+		next := percentDecode(p)
+		if next == p {
+			return p[len(base):], true
+		}
+		if round == maxDecodeRounds {
+			return "", false
+		}
+		p, base = next, percentDecode(base)
+	}
+}
+
+// hasDotSegment reports whether p, split at slashes and backslashes, has a segment
+// that is "." or ".." once a ";" parameter is dropped; dots include the
+// Unicode look-alikes that some servers normalise to ".".
+func hasDotSegment(p string) bool {
+	for len(p) > 0 {
+		i := strings.IndexAny(p, `/\`)
+		seg := p
+		if i >= 0 {
+			seg, p = p[:i], p[i+1:]
+		} else {
+			p = ""
+		}
+		seg, _, _ = strings.Cut(seg, ";")
+		if isDotSegment(seg) {
+			return true
+		}
+	}
+	return false
+}
+
+func isDotSegment(seg string) bool {
+	if seg == "." || seg == ".." {
+		return true
+	}
+	if seg == "" || len(seg) > 3*len("..") || seg[0] < utf8.RuneSelf && seg[0] != '.' {
+		return false
+	}
+	dots := 0
+	for _, r := range seg {
+		switch r {
+		case '.', '\uff0e', '\u2024', '\ufe52': // full stop, fullwidth, one dot leader, small
+			dots++
+		case '\u2025': // two dot leader
+			dots += 2
+		default:
+			return false
+		}
+	}
+	return dots <= 2
+}
+
+// cleanDecoded reports whether s is valid UTF-8 without control characters.
+func cleanDecoded(s string) bool {
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x20 || b == 0x7f {
+			return false
+		} else if b >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	return ascii || utf8.ValidString(s)
+}
+
+// percentDecode decodes s as leniently as the most forgiving server would:
+// every valid %XX escape, and IIS's %uXXXX; a "%" that starts neither is
+// kept. It returns s itself, without allocating, when there is nothing to
+// decode.
+func percentDecode(s string) string {
+	i := strings.IndexByte(s, '%')
+	if i < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	b = append(b, s[:i]...)
+	for ; i < len(s); i++ {
+		if s[i] == '%' {
+			if i+2 < len(s) && ishex(s[i+1]) && ishex(s[i+2]) {
+				b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+				i += 2
+				continue
+			}
+			if i+5 < len(s) && (s[i+1] == 'u' || s[i+1] == 'U') &&
+				ishex(s[i+2]) && ishex(s[i+3]) && ishex(s[i+4]) && ishex(s[i+5]) {
+				r := rune(unhex(s[i+2]))<<12 | rune(unhex(s[i+3]))<<8 | rune(unhex(s[i+4]))<<4 | rune(unhex(s[i+5]))
+				b = utf8.AppendRune(b, r)
+				i += 5
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
 }
 
 // transport is the client's RoundTripper: it refuses any request that is not
 // for the configured origin (defence in depth behind checkRedirect), and
 // bounds each attempt's wait for response headers without cutting off the
-// body. It deliberately has no CloseIdleConnections method, so the retry
-// layer cannot flush the shared connection pool after a failure.
+// body. It sets every response's Request to the request it was given, as
+// net/http's transport does and others need not, so that logging and
+// redirect detection never depend on the base transport. It deliberately
+// has no CloseIdleConnections method, so the retry layer cannot flush the
+// shared connection pool after a failure.
 type transport struct {
 	base    http.RoundTripper
 	origin  origin
 	timeout time.Duration
+
+	// afterFunc, if set, replaces time.AfterFunc for the per-attempt
+	// timer and returns its Stop (tests: a timer the test fires).
+	afterFunc func(d time.Duration, f func()) (stop func() bool)
 }
 
-var errOtherOrigin = errors.New("authclient: refusing to send a request to another origin")
+var (
+	errOtherOrigin = errors.New("authclient: refusing to send a request to another origin")
+	errNoResponse  = errors.New("authclient: the transport returned neither a response nor an error")
+)
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !t.origin.same(req.URL) {
@@ -407,13 +610,26 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errOtherOrigin
 	}
 	if t.timeout <= 0 {
-		return t.base.RoundTrip(req)
+		resp, err := t.base.RoundTrip(req)
+		return sentWith(resp, err, req)
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
-	timer := time.AfterFunc(t.timeout, func() { cancel(errAttemptTimeout) })
+	expire := func() { cancel(errAttemptTimeout) }
+	var timer *time.Timer
+	var stop func() bool
+	if t.afterFunc != nil {
+		stop = t.afterFunc(t.timeout, expire)
+	} else {
+		timer = time.AfterFunc(t.timeout, expire)
+	}
 	resp, err := t.base.RoundTrip(req.WithContext(ctx))
-	fired := !timer.Stop()
-	if err != nil {
+	var fired bool
+	if timer != nil {
+		fired = !timer.Stop()
+	} else {
+		fired = !stop()
+	}
+	if resp, err = sentWith(resp, err, req); err != nil {
 		cancel(nil)
 		if fired || errors.Is(context.Cause(ctx), errAttemptTimeout) {
 			return nil, errAttemptTimeout
@@ -426,6 +642,26 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errAttemptTimeout
 	}
 	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// sentWith completes what a base transport returned: the response's
+// Request is req, the request that was sent, and its Body is never nil.
+// A transport that returns neither a response nor an error gets an error.
+func sentWith(resp *http.Response, err error, req *http.Request) (*http.Response, error) {
+	if err != nil {
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+		return nil, err
+	}
+	if resp == nil {
+		return nil, errNoResponse
+	}
+	resp.Request = req
+	if resp.Body == nil {
+		resp.Body = http.NoBody
+	}
 	return resp, nil
 }
 
@@ -933,6 +1169,9 @@ func (c *Client) classifyRedirect(e *Error, resp *http.Response, req *http.Reque
 		if target.Scheme == "http" && req.URL.Scheme == "https" {
 			e.Hint = "redirect from https to http not followed"
 		}
+	case !underBase && strings.HasPrefix(target.Path, c.base.Path):
+		e.Hint = "redirect to a path a proxy may resolve out of the base URL's path (" + c.base.Path +
+			") not followed: it has dot segments in some encoding (\"%2e%2e\", \"..%2f\", \"..;\"), an encoded slash or control characters"
 	case !underBase:
 		e.Hint = "redirect out of the base URL's path (" + c.base.Path + ") not followed: credentials are only sent under it"
 	case req.Method != http.MethodGet && req.Method != http.MethodHead:
@@ -1028,7 +1267,9 @@ func NoRetry() CallOption {
 // path is resolved relative to the base URL (a leading "/" is ignored, so
 // "/api/v1/libraries" on a client for "https://host/komga/" goes to
 // "https://host/komga/api/v1/libraries"); it may not contain "." or ".."
-// segments or be an absolute URL. in, if not nil, is sent as JSON
+// segments, in any encoding a server or proxy may decode ("%2e%2e",
+// "..%2f", "%252e%252e", "..%5c", "..;"), nor encoded control characters,
+// nor be an absolute URL. in, if not nil, is sent as JSON
 // ([]byte and json.RawMessage are sent as they are). out, if not nil,
 // receives the decoded JSON answer. GET, HEAD, PUT and DELETE calls are
 // retried; POST and PATCH only with [Idempotent].
@@ -1067,8 +1308,9 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts 
 }
 
 // ErrInvalidPath is returned for a request path that could escape the base
-// URL: an absolute URL, or one with "." or ".." segments, or an empty or
-// slash-containing path parameter.
+// URL: an absolute URL, or one with "." or ".." segments in any encoding
+// (decoded repeatedly, with backslashes as separators and ";" path
+// parameters dropped), or an empty or slash-containing path parameter.
 var ErrInvalidPath = errors.New("authclient: invalid path")
 
 // cleanPath validates a caller-supplied path and splits off its query.
@@ -1081,15 +1323,14 @@ func cleanPath(path string) (p, rawQuery string, err error) {
 		return "", "", fmt.Errorf("%w: must be relative to the base URL, not an absolute URL", ErrInvalidPath)
 	}
 	path = strings.TrimPrefix(path, "/")
-	decoded, uerr := url.PathUnescape(path)
-	if uerr != nil {
+	if _, uerr := url.PathUnescape(path); uerr != nil {
 		return "", "", fmt.Errorf("%w: bad escape sequence", ErrInvalidPath)
 	}
-	// Check the decoded path too: "%2e%2e" and "..%2f" are ".." to some servers.
-	for seg := range strings.SplitSeq(decoded, "/") {
-		if seg == "." || seg == ".." {
-			return "", "", fmt.Errorf("%w: path must not contain \".\" or \"..\" segments", ErrInvalidPath)
-		}
+	// The same check as for redirect targets, under an empty base: no
+	// reading of the path ("%2e%2e", "..%2f", "%252e", "..%5c", "..;")
+	// may have dot segments, which a proxy could resolve out of the base.
+	if _, ok := underBase("", path); !ok {
+		return "", "", fmt.Errorf("%w: path must not contain \".\" or \"..\" segments, in any encoding, nor encoded control characters", ErrInvalidPath)
 	}
 	if _, perr := url.Parse(path); perr != nil {
 		return "", "", fmt.Errorf("%w: not a valid URL path", ErrInvalidPath)

@@ -399,41 +399,6 @@ func foldSpace(t string) string {
 	return cleanText(t)
 }
 
-// percentDecode decodes every valid %XX escape, leaving anything else as
-// it is (url.PathUnescape gives up on the first bad one).
-func percentDecode(t string) string {
-	i := strings.IndexByte(t, '%')
-	if i < 0 {
-		return t
-	}
-	var b strings.Builder
-	b.Grow(len(t))
-	b.WriteString(t[:i])
-	for ; i < len(t); i++ {
-		if t[i] == '%' && i+2 < len(t) && isHex(t[i+1]) && isHex(t[i+2]) {
-			b.WriteByte(unhex(t[i+1])<<4 | unhex(t[i+2]))
-			i += 2
-			continue
-		}
-		b.WriteByte(t[i])
-	}
-	return b.String()
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c <= 'F':
-		return c - 'A' + 10
-	}
-	return c - 'a' + 10
-}
-
 // jsonUnescape decodes JSON string escapes (\" \\ \/ \b \f \n \r \t and
 // \uXXXX, surrogate pairs included) wherever they appear, leaving anything
 // else as it is.
@@ -485,7 +450,7 @@ func parseU(t string) (r rune, n int) {
 		return 0, 0
 	}
 	for _, c := range []byte(t[2:6]) {
-		if !isHex(c) {
+		if !ishex(c) {
 			return 0, 0
 		}
 		r = r<<4 | rune(unhex(c))

@@ -157,7 +157,14 @@ func (f *fixture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		b = b[k:]
 	}
 	if c.holdEnd > 0 {
-		time.Sleep(c.holdEnd) // the terminating chunk goes out when the handler returns
+		// The terminating chunk goes out when the handler returns: after
+		// holdEnd, or never if the client hangs up first.
+		t := time.NewTimer(c.holdEnd)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+		}
 	}
 }
 
