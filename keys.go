@@ -130,7 +130,9 @@ type RotationError struct {
 	NewKeyDeleted bool
 	// ClientKeyID is the rotated key the client authenticates with after
 	// the failure, OldKeyID or NewKeyID; "" when it authenticates with
-	// neither (a session, or an API key other than the one rotated).
+	// neither (a session, or an API key other than the one rotated), or
+	// when the server cannot tell which key it holds (Komga: the client
+	// then kept the key it had).
 	ClientKeyID string
 }
 
@@ -185,10 +187,10 @@ func (e *RotationError) Unwrap() error { return e.Err }
 // it authenticates with, so a program can rotate its own key and carry on,
 // while an admin rotating another user's key stays itself. Which key the
 // client holds is per-server: Audiobookshelf compares the keyId claim of
-// the client's key (read locally) with oldID; a server whose keys all
-// belong to the signed-in user (Komga) treats an API-key client as holding
-// it, which never changes who the client is. A client with a session never
-// switches.
+// the client's key (read locally) with oldID, Khoj the token's
+// fingerprint; Komga, which lists its keys masked, cannot tell, so once the
+// old key is deleted the client checks its own key and switches only if it
+// stopped working. A client with a session never switches.
 //
 // The old key's existence is checked first: an unknown oldID fails with
 // [ErrNotFound] before anything is created. Failures after that are a
@@ -227,7 +229,7 @@ func (c *Client) RotateAPIKey(ctx context.Context, oldID string, r CreateAPIKeyR
 	}
 
 	ka, _ := c.authenticator().(*keyAuth)
-	held := ka != nil && c.spec.holdsAPIKey(ka.key, *old)
+	held := ka != nil && c.spec.holdsKey != nil && c.spec.holdsKey(ka.key, *old)
 	e := &RotationError{OldKeyID: oldID}
 	if held {
 		e.ClientKeyID = oldID
@@ -252,7 +254,24 @@ func (c *Client) RotateAPIKey(ctx context.Context, oldID string, r CreateAPIKeyR
 		e.Stage, e.Err = "delete old key", err
 		return c.rollBackDeleteFailure(ctx, e, nk, ka, switched)
 	}
+	if ka != nil && c.spec.holdsKey == nil && c.authenticator() == ka {
+		c.adoptIfRotated(ctx, ka, nk)
+	}
 	return nk, nil
+}
+
+// adoptIfRotated switches the client to the new key nk if the key it
+// authenticates with, ka, was the one just rotated away, on a server that
+// cannot tell which key the client holds (Komga lists its keys masked): the
+// old key is gone now, so the client's key no longer working says it was
+// that one. If the check fails for another reason the client switches too:
+// the new key is known to work and belongs to the same user (every key the
+// client can rotate there is its own user's), so that never changes who it
+// is, while keeping a deleted key would.
+func (c *Client) adoptIfRotated(ctx context.Context, ka *keyAuth, nk *CreatedAPIKey) {
+	if c.spec.verifyKey(ctx, c, ka.key) != nil {
+		c.setAuthenticator(&keyAuth{p: ka.p, key: nk.Secret})
+	}
 }
 
 // findAPIKey returns the listed key with the given id, or nil.
@@ -267,15 +286,6 @@ func (c *Client) findAPIKey(ctx context.Context, id string) (*APIKeyInfo, error)
 		}
 	}
 	return nil, nil
-}
-
-// holdsAPIKey reports whether secret, the API key a client authenticates
-// with, is the key k.
-func (s *serverSpec) holdsAPIKey(secret string, k APIKeyInfo) bool {
-	if s.holdsKey == nil {
-		return true // every key the client can list is its own user's
-	}
-	return s.holdsKey(secret, k)
 }
 
 // rotationCleanupTimeout bounds the requests that undo a failed rotation.

@@ -375,7 +375,7 @@ func TestKomgaRotateAPIKeyRollsBack(t *testing.T) {
 	assert.Nil(t, nk)
 	assert.True(t, re.NewKeyDeleted)
 	assert.False(t, re.OldKeyDeleted)
-	assert.Equal(t, keys[0].ID, re.ClientKeyID)
+	assert.Empty(t, re.ClientKeyID, "Komga cannot tell which key the client holds")
 	after, err = c.ListAPIKeys(t.Context())
 	require.NoError(t, err, "the client uses the old key again")
 	require.Len(t, after, 1)

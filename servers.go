@@ -71,8 +71,9 @@ type serverSpec struct {
 	// holdsKey reports whether secret, the API key the client
 	// authenticates with, is the key k (RotateAPIKey then switches the
 	// client to the new key). nil means the server cannot tell, but every
-	// key the client can list belongs to its own user (Komga): an API-key
-	// client is then taken to hold it, which never changes who it is.
+	// key the client can list belongs to its own user (Komga): RotateAPIKey
+	// then checks the client's key once the old one is deleted, and
+	// switches if it no longer works.
 	holdsKey       func(secret string, k APIKeyInfo) bool
 	oauthProviders func(ctx context.Context, c *Client) ([]OAuthProvider, error)
 	probe          func(ctx context.Context, c *Client) (*ServerInfo, error)
