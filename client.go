@@ -1339,17 +1339,23 @@ func cleanPath(path string) (p, rawQuery string, err error) {
 }
 
 // joinPath builds an endpoint path from fixed parts and path parameters;
-// parameters are escaped with url.PathEscape and may not be empty, ".",
-// ".." or contain "/".
+// parameters are escaped with url.PathEscape and may not be empty, contain
+// "/" or a backslash, or be a dot segment in any reading a proxy might give them
+// ("%2e%2e" is escaped to "%252e%252e", which a proxy that decodes twice
+// resolves to ".."): the same check as for Do's paths.
 func joinPath(prefix string, params ...string) (string, error) {
 	var b strings.Builder
 	b.WriteString(prefix)
 	for _, p := range params {
-		if p == "" || p == "." || p == ".." || strings.ContainsAny(p, "/\\") || strings.ContainsFunc(p, isControl) {
-			return "", fmt.Errorf("%w: path parameter must be non-empty and not contain \"/\" or be \".\" or \"..\"", ErrInvalidPath)
+		if p == "" || strings.ContainsAny(p, "/\\") || strings.ContainsFunc(p, isControl) {
+			return "", fmt.Errorf("%w: path parameter must be non-empty and not contain \"/\"", ErrInvalidPath)
+		}
+		e := url.PathEscape(p)
+		if _, ok := underBase("", e); !ok {
+			return "", fmt.Errorf("%w: path parameter must not be \".\" or \"..\" in any encoding", ErrInvalidPath)
 		}
 		b.WriteByte('/')
-		b.WriteString(url.PathEscape(p))
+		b.WriteString(e)
 	}
 	return b.String(), nil
 }

@@ -225,6 +225,27 @@ func TestDoPathEncodedDotSegmentsRefused(t *testing.T) {
 	}
 }
 
+// TestPathParameterDotSegmentsRefused covers the class "a path parameter
+// (a key id, a prompt id) that a proxy decoding once or more would read as
+// a dot segment": typed methods refuse it as Do refuses such paths, and
+// nothing is sent.
+func TestPathParameterDotSegmentsRefused(t *testing.T) {
+	t.Parallel()
+	pf := newProxyFixture(t)
+	c := newTestClient(t, Komga, pf.URL+"/komga/", WithAPIKey(pf.key))
+	for _, id := range []string{".", "..", "%2e%2e", "%2E.", ".%2e", "%252e%252e", "a%2f..%2fb", "..%5c", "..;", "..;x", "\uff0e\uff0e", "a/b", "a\\b", ""} {
+		err := c.DeleteAPIKey(t.Context(), id)
+		assert.ErrorIs(t, err, ErrInvalidPath, id)
+	}
+	hits, _ := pf.other()
+	assert.Empty(t, hits, "nothing reached the other application")
+	// Ids with dots that are not dot segments are fine (and escaped).
+	for _, id := range []string{"...", "a..b", ".x", "%41"} {
+		err := c.DeleteAPIKey(t.Context(), id)
+		assert.NotErrorIs(t, err, ErrInvalidPath, id)
+	}
+}
+
 // TestBaseURLWithDotSegmentsRefused: a base path that is not itself
 // under "/" once resolved is a configuration error, in any encoding.
 func TestBaseURLWithDotSegmentsRefused(t *testing.T) {
