@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -257,7 +256,7 @@ func (c *Client) newHTTPClient(o options) *http.Client {
 			timeout = o.httpClient.Timeout
 		}
 	}
-	if isNilRoundTripper(base) {
+	if isNil(base) {
 		base = defaultTransport()
 	}
 	c.tr = &transport{base: base, origin: originOf(c.base), timeout: timeout}
@@ -283,7 +282,7 @@ func defaultTransport() http.RoundTripper {
 		t.MaxIdleConnsPerHost = defaultIdlePerHost
 		return t
 	}
-	if !isNilRoundTripper(dt) {
+	if !isNil(dt) {
 		return dt
 	}
 	return &http.Transport{
@@ -296,19 +295,6 @@ func defaultTransport() http.RoundTripper {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
-}
-
-// isNilRoundTripper reports whether rt is nil or a typed nil (a nil
-// *http.Transport in an interface), which would panic on first use.
-func isNilRoundTripper(rt http.RoundTripper) bool {
-	if rt == nil {
-		return true
-	}
-	switch v := reflect.ValueOf(rt); v.Kind() {
-	case reflect.Pointer, reflect.Func, reflect.Map, reflect.Slice, reflect.Chan, reflect.Interface:
-		return v.IsNil()
-	}
-	return false
 }
 
 // origin is a scheme, host and port, compared without allocating.

@@ -379,8 +379,8 @@ func isTokenChar(b byte) bool {
 }
 
 // isNil reports whether a is nil, or an interface holding a nil pointer,
-// func, map, slice or channel (an AuthenticatorFunc(nil) would panic on the
-// first request).
+// func, map, slice or channel (an AuthenticatorFunc(nil) or a typed-nil
+// *http.Transport would panic on the first request).
 func isNil(a any) bool {
 	if a == nil {
 		return true
