@@ -89,8 +89,13 @@ func (c *Client) CloseIdleConnections() {
 	if c.tr == nil {
 		return
 	}
-	if ci, ok := c.tr.base.(interface{ CloseIdleConnections() }); ok {
-		ci.CloseIdleConnections()
+	// A middleware may close the pool itself (otelhttp's does); else the
+	// base transport's is closed.
+	for _, rt := range []http.RoundTripper{c.tr.base, c.tr.pool} {
+		if ci, ok := rt.(interface{ CloseIdleConnections() }); ok {
+			ci.CloseIdleConnections()
+			return
+		}
 	}
 }
 
@@ -104,6 +109,39 @@ func (c *Client) authenticator() Authenticator {
 func (c *Client) setAuthenticator(a Authenticator) {
 	c.secrets.keep(secretsOf(a)...)
 	c.auth.Store(&authRef{a})
+}
+
+// SetAuthenticator replaces how the client authenticates, for example with
+// a new token obtained elsewhere. a is validated like [WithAuthenticator]
+// (nil, an empty key, a key with control characters, a credential the
+// server cannot read are a [*ConfigError], and the client keeps its current
+// authenticator). The built-in authenticators' secrets are masked in the
+// client's errors and logs from now on, and the old ones stay masked; a
+// custom authenticator's values are masked from the first request that
+// carries them. It is safe to call while requests are running: requests
+// that already started keep the authenticator they began with, the next
+// ones use a. Use [NoAuth] to send no credential.
+func (c *Client) SetAuthenticator(a Authenticator) error {
+	if isNil(a) {
+		return configErr("SetAuthenticator", "authenticator is nil (use NoAuth() for none)")
+	}
+	if v, ok := a.(interface{ validate() error }); ok {
+		if err := v.validate(); err != nil {
+			return err
+		}
+	}
+	if c.spec.validate != nil {
+		if err := c.spec.validate(c, a); err != nil {
+			return err
+		}
+	}
+	c.setAuthenticator(a)
+	if c.spec.warn != nil && c.logger != nil {
+		if w := c.spec.warn(a); w != "" {
+			c.logger.Warn("authclient: "+w, slog.String("server", string(c.spec.server)))
+		}
+	}
+	return nil
 }
 
 // New returns a client for server at baseURL. The base URL may carry a path
@@ -171,7 +209,9 @@ func New(server Server, baseURL string, opts ...Option) (*Client, error) {
 		}
 	}
 
-	c.hc = c.newHTTPClient(o)
+	if c.hc, err = c.newHTTPClient(o); err != nil {
+		return nil, err
+	}
 	c.rc = &retryablehttp.Client{
 		HTTPClient:   c.hc,
 		RetryWaitMin: o.waitMin,
@@ -247,7 +287,7 @@ func isLoopback(host string) bool {
 // redirect policy, no cookie jar, and the per-attempt timeout and origin
 // guard in the transport. It never panics, whatever the caller's client
 // or http.DefaultTransport holds.
-func (c *Client) newHTTPClient(o options) *http.Client {
+func (c *Client) newHTTPClient(o options) (*http.Client, error) {
 	var base http.RoundTripper
 	timeout := o.timeout
 	if o.httpClient != nil {
@@ -259,13 +299,17 @@ func (c *Client) newHTTPClient(o options) *http.Client {
 	if isNil(base) {
 		base = defaultTransport()
 	}
-	c.tr = &transport{base: base, origin: originOf(c.base), timeout: timeout}
+	wrapped, err := wrapMiddleware(base, o.middleware)
+	if err != nil {
+		return nil, err
+	}
+	c.tr = &transport{base: wrapped, pool: base, origin: originOf(c.base), timeout: timeout}
 	return &http.Client{
 		Transport:     c.tr,
 		CheckRedirect: c.checkRedirect,
 		// No Jar: the client sets the cookies it means to send itself. An
 		// API key must never travel with a session cookie (Komga #2099).
-	}
+	}, nil
 }
 
 // defaultTransport is the transport of a client given none: a clone of
@@ -574,7 +618,8 @@ func unhex(c byte) byte {
 // has no CloseIdleConnections method, so the retry layer cannot flush the
 // shared connection pool after a failure.
 type transport struct {
-	base    http.RoundTripper
+	base    http.RoundTripper // pool wrapped in the WithMiddleware layers
+	pool    http.RoundTripper // the base transport, which holds the connections
 	origin  origin
 	timeout time.Duration
 
@@ -627,7 +672,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		cancel(nil)
 		return nil, errAttemptTimeout
 	}
-	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	resp.Body = cancelOnCloseOf(resp.Body, cancel)
 	return resp, nil
 }
 
@@ -677,6 +722,25 @@ func (b *cancelOnClose) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel(nil)
 	return err
+}
+
+// cancelOnCloseWriter is a cancelOnClose around a body that can also be
+// written: the connection of a 101 Switching Protocols answer, which
+// websocket libraries type-assert to io.ReadWriteCloser.
+type cancelOnCloseWriter struct {
+	cancelOnClose
+	w io.Writer
+}
+
+func (b *cancelOnCloseWriter) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+// cancelOnCloseOf wraps body so that closing it cancels the attempt's
+// context, keeping body's Write method when it has one.
+func cancelOnCloseOf(body io.ReadCloser, cancel context.CancelCauseFunc) io.ReadCloser {
+	if w, ok := body.(io.Writer); ok {
+		return &cancelOnCloseWriter{cancelOnClose: cancelOnClose{ReadCloser: body, cancel: cancel}, w: w}
+	}
+	return &cancelOnClose{ReadCloser: body, cancel: cancel}
 }
 
 // Context markers, set only on the calls that need them so ordinary calls
@@ -895,36 +959,62 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 		if err != nil {
 			return err
 		}
-		if auth != nil {
-			query, path := req.URL.RawQuery, req.URL.Path
-			if err := auth.Authenticate(req.Request); err != nil {
-				return c.authError(err)
-			}
-			if custom {
-				c.noteCustomAuth(req.Request, cl, query, path)
-			}
-		}
-		if c.spec.checkRequest != nil {
-			if err := c.spec.checkRequest(c, req.Request); err != nil {
-				return err
-			}
+		if err := c.authorize(req.Request, auth, custom, cl); err != nil {
+			return err
 		}
 		err = c.do(req, cl)
 		if err == nil || replayed || cl.noReauth || !errors.Is(err, ErrUnauthorized) {
 			c.diagnose(err, auth, req.Request)
 			return err
 		}
-		ra, ok := auth.(Reauthenticator)
-		if !ok {
+		renewed, rerr := c.reauthenticate(ctx, auth, req.Request)
+		if rerr != nil {
+			// The renewal's own failure (wrong password, rate limit, no
+			// network) says more than the rejection that triggered it.
+			return rerr
+		}
+		if !renewed {
 			c.diagnose(err, auth, req.Request)
 			return err
 		}
-		if rerr := ra.Reauthenticate(ctx, req.Request); rerr != nil {
-			// The renewal's own failure (wrong password, rate limit, no
-			// network) says more than the rejection that triggered it.
-			return c.authError(rerr)
+	}
+}
+
+// authorize puts auth's credential (none if auth is nil) on req, a request
+// the client built and owns, and runs the server's check of the request
+// that is about to be sent. custom says auth is not one of the package's
+// authenticators: what it added to req (beyond what cl and the client set)
+// is then noted as a credential to mask. Do's calls and [Client.Transport]
+// share it.
+func (c *Client) authorize(req *http.Request, auth Authenticator, custom bool, cl *call) error {
+	if auth != nil {
+		query, path := req.URL.RawQuery, req.URL.Path
+		if err := auth.Authenticate(req); err != nil {
+			return c.authError(err)
+		}
+		if custom {
+			c.noteCustomAuth(req, cl, query, path)
 		}
 	}
+	if c.spec.checkRequest != nil {
+		return c.spec.checkRequest(c, req)
+	}
+	return nil
+}
+
+// reauthenticate asks auth, if it is a [Reauthenticator], to renew the
+// credential that rejected, the request the server turned away, carried.
+// It reports whether a renewed credential is there to replay with; the
+// error is the renewal's own failure, made safe to return.
+func (c *Client) reauthenticate(ctx context.Context, auth Authenticator, rejected *http.Request) (bool, error) {
+	ra, ok := auth.(Reauthenticator)
+	if !ok {
+		return false, nil
+	}
+	if err := ra.Reauthenticate(ctx, rejected); err != nil {
+		return false, c.authError(err)
+	}
+	return true, nil
 }
 
 // authError makes an authenticator's failure safe to return: errors the

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"net/http"
 	"os"
+	"strings"
+	"sync/atomic"
 
 	"github.com/selfhost-sdk/authclient"
 	"github.com/selfhost-sdk/authclient/authtest"
@@ -235,3 +238,57 @@ func ExampleClient_BootstrapToken() {
 	fmt.Println(me.Email, tok.Name, tok.Secret[:3])
 	// Output: me@example.org backup script kk-
 }
+
+func ExampleClient_HTTPClient() {
+	k, key := komgaFake()
+	defer k.Close()
+	c, err := authclient.New(authclient.Komga, k.URL, authclient.WithAPIKey(key))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Another library (here plain net/http, as a generated client does)
+	// builds its own requests; the client's credential goes with each.
+	hc := c.HTTPClient()
+	resp, err := hc.Get(c.BaseURL() + "api/v2/users/me")
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode)
+
+	// Outside the base URL's path nothing is sent.
+	_, err = hc.Get(strings.TrimSuffix(c.BaseURL(), "komga/") + "other-app/")
+	fmt.Println(errors.Is(err, authclient.ErrInvalidPath))
+	// Output:
+	// 200
+	// true
+}
+
+func ExampleWithMiddleware() {
+	k, key := komgaFake()
+	defer k.Close()
+
+	// A layer that counts requests, as a metrics or tracing transport
+	// (otelhttp.NewTransport) would.
+	var requests atomic.Int64
+	counting := func(next http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			requests.Add(1)
+			return next.RoundTrip(req)
+		})
+	}
+	c, err := authclient.New(authclient.Komga, k.URL, authclient.WithAPIKey(key), authclient.WithMiddleware(counting))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := c.CurrentUser(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(requests.Load())
+	// Output: 1
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }

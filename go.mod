@@ -3,6 +3,7 @@ module github.com/selfhost-sdk/authclient
 go 1.25
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/google/go-querystring v1.2.0
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/jarcoal/httpmock v1.4.2

@@ -33,6 +33,7 @@ type options struct {
 	rememberMe    bool
 	sessionHook   func(Session)
 	now           func() time.Time
+	middleware    []func(http.RoundTripper) http.RoundTripper
 }
 
 func defaultOptions() options {
@@ -207,6 +208,38 @@ func WithHTTPClient(hc *http.Client) Option {
 		o.httpClient = hc
 		return nil
 	}
+}
+
+// WithMiddleware wraps the client's base transport (its own tuned one, or
+// the Transport of [WithHTTPClient]) in mw, for instrumentation such as
+// otelhttp.NewTransport, a metrics counter or a request recorder, without
+// replacing the http.Client. The layers sit below the client's own:
+// they see every attempt (each retry, a sign-in, a renewal) with its
+// credentials already on it, after the origin check and within the
+// per-attempt timeout. So a middleware must not log request headers, and
+// must not send a request anywhere else. Given several times, the layers
+// compose in the order given: the first is the outermost, which sees a
+// request first. mw is called once, by [New]; nil, or an mw that returns
+// nil, is a [*ConfigError].
+func WithMiddleware(mw func(http.RoundTripper) http.RoundTripper) Option {
+	return func(o *options) error {
+		if mw == nil {
+			return configErr("WithMiddleware", "middleware is nil")
+		}
+		o.middleware = append(o.middleware, mw)
+		return nil
+	}
+}
+
+// wrapMiddleware wraps base in the middleware layers, the first outermost.
+func wrapMiddleware(base http.RoundTripper, mws []func(http.RoundTripper) http.RoundTripper) (http.RoundTripper, error) {
+	for i := len(mws) - 1; i >= 0; i-- {
+		base = mws[i](base)
+		if isNil(base) {
+			return nil, configErr("WithMiddleware", "middleware %d returned a nil RoundTripper", i+1)
+		}
+	}
+	return base, nil
 }
 
 // WithTimeout sets the per-attempt timeout: how long one attempt may wait
