@@ -889,7 +889,6 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 	if len(cl.secrets) > 0 {
 		c.secrets.add(cl.secrets...)
 	}
-	custom := auth != nil && !builtIn(auth)
 	for replayed := false; ; replayed = true {
 		req, err := c.newRequest(ctx, cl)
 		if err != nil {
@@ -900,9 +899,11 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 			if err := auth.Authenticate(req.Request); err != nil {
 				return c.authError(err)
 			}
-			if custom {
-				c.noteCustomAuth(req.Request, cl, query, path)
-			}
+			// Every authenticator's, not only a custom one's: noting a
+			// session token on each use keeps it among the most recently
+			// used credentials, however many one-off values (Header
+			// options, minted signatures) other calls add.
+			c.noteAuthCredentials(req.Request, cl, query, path)
 		}
 		if c.spec.checkRequest != nil {
 			if err := c.spec.checkRequest(c, req.Request); err != nil {
@@ -1348,12 +1349,14 @@ func joinPath(prefix string, params ...string) (string, error) {
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
-// noteCustomAuth adds to the secret set every header value, query value
-// and path segment a custom Authenticator put on req: the client built the
-// request, so whatever differs from what it set itself is the
-// authenticator's credential. query and path are the request's before
-// Authenticate. A value already in the set costs a map look-up.
-func (c *Client) noteCustomAuth(req *http.Request, cl *call, query, path string) {
+// noteAuthCredentials adds to the secret set, or marks as just used, every
+// header value, query value and path segment the Authenticator put on req:
+// the client built the request, so whatever differs from what it set
+// itself is the authenticator's credential (a custom one's token, a
+// session's current token). query and path are the request's before
+// Authenticate. A value already in the set and recently used costs a map
+// look-up.
+func (c *Client) noteAuthCredentials(req *http.Request, cl *call, query, path string) {
 	for k, vs := range req.Header {
 		if c.builtHeader(cl, k, vs) {
 			continue
