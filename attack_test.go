@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/selfhost-sdk/authclient/authtest"
@@ -74,4 +75,68 @@ func TestCredentialInUseIsNotEvictedFromMaskSet(t *testing.T) {
 			assertMasked(t, name, err, logs.String(), sentSecrets(echoed))
 		})
 	}
+}
+
+// TestConfigErrorsNeverQuoteAValueThatMayBeACredential covers the class "a
+// credential passed where another value was expected is quoted by the
+// error that rejects it": a key set as the base URL (KOMGA_URL=<key>, a
+// JWT, "key://…"), a token in a base URL path rejected for another reason
+// (plain http with WithRequireTLS, no host), a token passed as a header
+// name (WithHeader's arguments swapped, a Base64 value with "/", "=" or a
+// line break). The errors quote at most the scheme and host of a URL, and
+// of a header name only what comes before a colon.
+func TestConfigErrorsNeverQuoteAValueThatMayBeACredential(t *testing.T) {
+	t.Parallel()
+	const sec = "Zm9vYmFyS2V5c2VjcmV0"
+	cases := map[string]func() error{
+		"base URL is a key":            func() error { _, err := New(Komga, sec); return err },
+		"base URL is a JWT":            func() error { _, err := New(Komga, "eyJhbGciOiJIUzI1NiJ9."+sec+".c2ln"); return err },
+		"base URL is host-less key":    func() error { _, err := New(Komga, sec+"/"+sec); return err },
+		"base URL scheme is a key":     func() error { _, err := New(Komga, sec+"://host/"); return err },
+		"base URL path token, no TLS":  func() error { _, err := New(Komga, "http://nas.example/"+sec+"/", WithRequireTLS()); return err },
+		"base URL path token, no host": func() error { _, err := New(Komga, "http:///"+sec); return err },
+		"KOMGA_URL holds the key": func() error {
+			_, err := newFromEnv(Komga, envOf("KOMGA_URL", sec, "KOMGA_API_KEY", sec), nil)
+			return err
+		},
+		"KOMGA_URL holds a JWT":         func() error { _, err := newFromEnv(Komga, envOf("KOMGA_URL", "a."+sec+".b"), nil); return err },
+		"header name is the token":      func() error { _, err := New(Komga, "http://h/", WithHeader(sec+"/x=", "X-Token")); return err },
+		"header name token, line break": func() error { _, err := New(Komga, "http://h/", WithHeader(sec+"\n", "X-Token")); return err },
+		"header name token, space":      func() error { _, err := New(Komga, "http://h/", WithHeader(sec+" more", "X-Token")); return err },
+		"Header option name is the token": func() error {
+			return mustClient(t).Do(context.Background(), "GET", "x", nil, nil, Header(sec+"=", "v"))
+		},
+		"API key header name": func() error {
+			_, err := New(ComfyUI, "http://h/", WithAuthenticator(APIKeyIn(InHeader(sec+"/"), "k")))
+			return err
+		},
+	}
+	for name, f := range cases {
+		err := f()
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce, name)
+		for _, out := range []string{err.Error(), fmt.Sprintf("%#v", err), fmt.Sprintf("%+v", ce), ce.Problem} {
+			for i := 0; i+6 <= len(sec); i++ {
+				require.NotContains(t, strings.ToLower(out), strings.ToLower(sec[i:i+6]), "%s: %s", name, out)
+			}
+		}
+	}
+	// A name written as "Name: value" still says which name.
+	_, err := New(Komga, "http://h/", WithHeader("X-Token: "+sec, "v"))
+	require.ErrorContains(t, err, `"X-Token"`)
+	require.NotContains(t, err.Error(), sec)
+}
+
+func envOf(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func mustClient(t *testing.T) *Client {
+	c, err := New(Komga, "http://127.0.0.1:1/")
+	require.NoError(t, err)
+	return c
 }

@@ -190,7 +190,10 @@ func New(server Server, baseURL string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// parseBaseURL validates and normalises a base URL.
+// parseBaseURL validates and normalises a base URL. Its errors quote at
+// most the scheme and host, and those only once they parsed as such: a
+// value that is not a URL may be a key set in the wrong variable
+// (KOMGA_URL=<the key>), and a path may carry a token.
 func parseBaseURL(raw string, requireTLS bool) (*url.URL, error) {
 	if raw == "" {
 		return nil, configErr("baseURL", "is empty")
@@ -208,18 +211,18 @@ func parseBaseURL(raw string, requireTLS bool) (*url.URL, error) {
 	switch u.Scheme {
 	case "http", "https":
 	case "":
-		return nil, configErr("baseURL", "%s has no scheme: write http:// or https:// in front", redactURL(u))
+		return nil, configErr("baseURL", "has no scheme: write http:// or https:// in front of the host")
 	default:
-		return nil, configErr("baseURL", "scheme %q is not supported (want http or https)", cleanText(truncate(u.Scheme, 20)))
+		return nil, configErr("baseURL", "has a scheme that is not supported (want http or https)")
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return nil, configErr("baseURL", "%s has no host", redactURL(u))
+		return nil, configErr("baseURL", "has no host (write %s://host[:port]/path)", u.Scheme)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 		return nil, configErr("baseURL", "must not have a query or fragment")
 	}
 	if requireTLS && u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return nil, configErr("baseURL", "%s is plain http and WithRequireTLS is set (only loopback may use http)", redactURL(u))
+		return nil, configErr("baseURL", "%s is plain http and WithRequireTLS is set (only loopback may use http)", u.Scheme+"://"+u.Host)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
