@@ -3,10 +3,13 @@ package authclient
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/selfhost-sdk/authclient/authtest"
@@ -139,4 +142,94 @@ func mustClient(t *testing.T) *Client {
 	c, err := New(Komga, "http://127.0.0.1:1/")
 	require.NoError(t, err)
 	return c
+}
+
+// TestSessionTokensFromServerThatCannotBeHeadersAreRefused covers the class
+// "a credential received from a server is put into a header as it is": an
+// access or refresh token with CR LF (header injection), another control
+// character, or surrounding white space, from a sign-in (lazy or Login),
+// a refresh, was stored as the session; every later call then failed with
+// net/http's transport error, and the saved session could not be restored
+// with WithSession. Every session now passes one check as it is stored,
+// and a bad one is refused with ErrUnexpectedServer, never sent or kept.
+func TestSessionTokensFromServerThatCannotBeHeadersAreRefused(t *testing.T) {
+	t.Parallel()
+	bad := map[string]string{
+		"CR LF":            "tok-abcdef\r\nX-Injected: 1",
+		"LF":               "tok-abcdef\nX-Injected: 1",
+		"NUL":              "tok-abcdef\x00zz",
+		"DEL":              "tok-abcdef\x7f",
+		"leading space":    " tok-abcdef",
+		"trailing newline": "tok-abcdef\n",
+	}
+	const good = "good-token-0123456789"
+	for name, tok := range bad {
+		for _, field := range []string{"accessToken", "refreshToken"} {
+			t.Run(name+" "+field, func(t *testing.T) {
+				t.Parallel()
+				var hooked atomic.Int64
+				var injected atomic.Bool
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.Header.Get("X-Injected") != "" {
+						injected.Store(true)
+					}
+					if r.URL.Path != "/login" {
+						w.WriteHeader(http.StatusUnauthorized)
+						return
+					}
+					user := map[string]any{"id": "u1", "username": "alice", "type": "user", "isActive": true,
+						"accessToken": good, "refreshToken": good + "-refresh"}
+					user[field] = tok
+					w.Header().Set("Content-Type", "application/json")
+					_ = json.NewEncoder(w).Encode(map[string]any{"user": user})
+				}))
+				t.Cleanup(srv.Close)
+				hook := WithSessionHook(func(Session) { hooked.Add(1) })
+
+				c := newTestClient(t, Audiobookshelf, srv.URL, WithLogin("alice", "pw-123456"), hook, WithMaxRetries(0))
+				_, err := c.CurrentUser(context.Background())
+				require.ErrorIs(t, err, ErrUnexpectedServer, "lazy sign-in")
+				require.NotContains(t, err.Error(), "tok-abcdef")
+				require.Nil(t, c.Session())
+
+				c = newTestClient(t, Audiobookshelf, srv.URL, hook, WithMaxRetries(0))
+				s, err := c.Login(context.Background(), "alice", "pw-123456")
+				require.ErrorIs(t, err, ErrUnexpectedServer, "Login")
+				require.Nil(t, s)
+				require.Nil(t, c.Session())
+				require.Zero(t, hooked.Load(), "a refused session is never handed to the hook")
+				require.False(t, injected.Load())
+			})
+		}
+	}
+	// A refresh that answers with a bad token: refused too, and the bad
+	// token never goes out.
+	t.Run("refresh", func(t *testing.T) {
+		t.Parallel()
+		var injected atomic.Bool
+		var refreshes atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Injected") != "" || strings.Contains(r.Header.Get("Authorization"), "\n") {
+				injected.Store(true)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			switch r.URL.Path {
+			case "/auth/refresh":
+				refreshes.Add(1)
+				_ = json.NewEncoder(w).Encode(map[string]any{"user": map[string]any{"id": "u1", "username": "alice", "type": "user",
+					"isActive": true, "accessToken": "tok-abcdef\r\nX-Injected: 1", "refreshToken": "next-refresh-123"}})
+			default:
+				w.WriteHeader(http.StatusUnauthorized)
+			}
+		}))
+		t.Cleanup(srv.Close)
+		c := newTestClient(t, Audiobookshelf, srv.URL, WithMaxRetries(0),
+			WithSession(&Session{Server: Audiobookshelf, Token: "old-access-123", RefreshToken: "old-refresh-123"}))
+		_, err := c.CurrentUser(context.Background())
+		require.ErrorIs(t, err, ErrUnexpectedServer)
+		require.NotContains(t, err.Error(), "tok-abcdef")
+		require.Equal(t, int64(1), refreshes.Load())
+		require.False(t, injected.Load())
+		require.Equal(t, "old-refresh-123", c.Session().RefreshToken, "the session is kept as it was")
+	})
 }
