@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -232,4 +234,59 @@ func TestSessionTokensFromServerThatCannotBeHeadersAreRefused(t *testing.T) {
 		require.False(t, injected.Load())
 		require.Equal(t, "old-refresh-123", c.Session().RefreshToken, "the session is kept as it was")
 	})
+}
+
+// TestCaselessCredentialsAreMaskedInEitherCase covers the class "an echo
+// changes a credential's case": a credential written in an alphabet
+// without case (a Komga API key, 32 hex digits; a Komga session id, a
+// UUID) is the same credential upper-cased, and a server or proxy that
+// upper-cases its header dump, or writes hex in capitals, printed it.
+// Such credentials are masked in either case, in every form.
+func TestCaselessCredentialsAreMaskedInEitherCase(t *testing.T) {
+	t.Parallel()
+	k := authtest.NewKomga()
+	t.Cleanup(k.Close)
+	k.AddUser("admin@example.org", "pw-123456", "ADMIN")
+	key := k.AddAPIKey("admin@example.org", "k")
+	echoes := map[string]func(string) string{
+		"upper":          strings.ToUpper,
+		"upper, escaped": func(s string) string { return url.QueryEscape(strings.ToUpper(s)) },
+		"half upper":     func(s string) string { return strings.ToUpper(s[:len(s)/2]) + s[len(s)/2:] },
+	}
+	var echo atomic.Value
+	upstream, _ := url.Parse(k.URL)
+	rp := httputil.NewSingleHostReverseProxy(upstream)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasSuffix(r.URL.Path, "/echo") {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		f := echo.Load().(func(string) string)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		_ = json.NewEncoder(w).Encode(map[string]string{"message": "bad credential " +
+			f(r.Header.Get("X-Api-Key")+r.Header.Get("X-Auth-Token"))})
+	}))
+	t.Cleanup(proxy.Close)
+	base := proxy.URL + upstream.Path
+	for name, f := range echoes {
+		for cred, opt := range map[string]Option{"API key": WithAPIKey(key), "session id": WithLogin("admin@example.org", "pw-123456")} {
+			echo.Store(f)
+			c := newTestClient(t, Komga, base, opt, WithMaxRetries(0))
+			_, err := c.CurrentUser(context.Background())
+			require.NoError(t, err)
+			sent := key
+			if s := c.Session(); s != nil {
+				sent = s.Token
+			}
+			require.Equal(t, strings.Trim(strings.ToLower(sent), "0123456789abcdef-"), "", "a hex or UUID credential: %s", sent)
+			err = c.Do(context.Background(), http.MethodPost, "echo", nil, nil)
+			require.Error(t, err)
+			for _, out := range []string{err.Error(), fmt.Sprintf("%#v", err), fmt.Sprintf("%+v", err)} {
+				for i := 0; i+8 <= len(sent); i += 4 {
+					require.NotContains(t, strings.ToLower(out), strings.ToLower(sent[i:i+8]), "%s echoed %s: %s", cred, name, out)
+				}
+			}
+		}
+	}
 }
