@@ -747,7 +747,9 @@ func (c *Client) FinishOpenIDLogin(ctx context.Context, l *OpenIDLogin, callback
 	if err != nil {
 		return nil, err
 	}
-	c.installSession(s, "", "")
+	if err := c.installSession(s, "", ""); err != nil {
+		return nil, err
+	}
 	cp := *s
 	return &cp, nil
 }

@@ -277,7 +277,7 @@ func redactedFormat(f fmt.State, verb rune, s string) {
 // can mask them if a server echoes them back in a message (a header value
 // such as "Bearer <key>" is masked through the key inside it). The forms each takes in an echo are added by the
 // secret set. A custom authenticator's are not known in advance: the
-// client notes them on each request ([Client.noteCustomAuth]).
+// client notes them on each request ([Client.noteAuthCredentials]).
 func secretsOf(a Authenticator) []string {
 	switch a := a.(type) {
 	case *keyAuth:
@@ -290,16 +290,6 @@ func secretsOf(a Authenticator) []string {
 		return a.secrets()
 	}
 	return nil
-}
-
-// builtIn reports whether a is one of the package's authenticators, whose
-// credentials secretsOf knows.
-func builtIn(a Authenticator) bool {
-	switch a.(type) {
-	case *keyAuth, *basicAuth, *cookieAuth, *sessionAuth, noAuth:
-		return true
-	}
-	return false
 }
 
 // Kinds of credential, as reported in [Error.Credential].

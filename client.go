@@ -230,7 +230,10 @@ func New(server Server, baseURL string, opts ...Option) (*Client, error) {
 	return c, nil
 }
 
-// parseBaseURL validates and normalises a base URL.
+// parseBaseURL validates and normalises a base URL. Its errors quote at
+// most the scheme and host, and those only once they parsed as such: a
+// value that is not a URL may be a key set in the wrong variable
+// (KOMGA_URL=<the key>), and a path may carry a token.
 func parseBaseURL(raw string, requireTLS bool) (*url.URL, error) {
 	if raw == "" {
 		return nil, configErr("baseURL", "is empty")
@@ -248,18 +251,18 @@ func parseBaseURL(raw string, requireTLS bool) (*url.URL, error) {
 	switch u.Scheme {
 	case "http", "https":
 	case "":
-		return nil, configErr("baseURL", "%s has no scheme: write http:// or https:// in front", redactURL(u))
+		return nil, configErr("baseURL", "has no scheme: write http:// or https:// in front of the host")
 	default:
-		return nil, configErr("baseURL", "scheme %q is not supported (want http or https)", cleanText(truncate(u.Scheme, 20)))
+		return nil, configErr("baseURL", "has a scheme that is not supported (want http or https)")
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return nil, configErr("baseURL", "%s has no host", redactURL(u))
+		return nil, configErr("baseURL", "has no host (write %s://host[:port]/path)", u.Scheme)
 	}
 	if u.RawQuery != "" || u.Fragment != "" || u.ForceQuery {
 		return nil, configErr("baseURL", "must not have a query or fragment")
 	}
 	if requireTLS && u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return nil, configErr("baseURL", "%s is plain http and WithRequireTLS is set (only loopback may use http)", redactURL(u))
+		return nil, configErr("baseURL", "%s is plain http and WithRequireTLS is set (only loopback may use http)", u.Scheme+"://"+u.Host)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
@@ -953,13 +956,12 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 	if len(cl.secrets) > 0 {
 		c.secrets.add(cl.secrets...)
 	}
-	custom := auth != nil && !builtIn(auth)
 	for replayed := false; ; replayed = true {
 		req, err := c.newRequest(ctx, cl)
 		if err != nil {
 			return err
 		}
-		if err := c.authorize(req.Request, auth, custom, cl); err != nil {
+		if err := c.authorize(req.Request, auth, cl); err != nil {
 			return err
 		}
 		err = c.do(req, cl)
@@ -982,19 +984,20 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 
 // authorize puts auth's credential (none if auth is nil) on req, a request
 // the client built and owns, and runs the server's check of the request
-// that is about to be sent. custom says auth is not one of the package's
-// authenticators: what it added to req (beyond what cl and the client set)
-// is then noted as a credential to mask. Do's calls and [Client.Transport]
-// share it.
-func (c *Client) authorize(req *http.Request, auth Authenticator, custom bool, cl *call) error {
+// that is about to be sent. What auth added to req (beyond what cl and the
+// client set) is noted as a credential to mask. Do's calls and
+// [Client.Transport] share it.
+func (c *Client) authorize(req *http.Request, auth Authenticator, cl *call) error {
 	if auth != nil {
 		query, path := req.URL.RawQuery, req.URL.Path
 		if err := auth.Authenticate(req); err != nil {
 			return c.authError(err)
 		}
-		if custom {
-			c.noteCustomAuth(req, cl, query, path)
-		}
+		// Every authenticator's, not only a custom one's: noting a
+		// session token on each use keeps it among the most recently
+		// used credentials, however many one-off values (Header
+		// options, minted signatures) other calls add.
+		c.noteAuthCredentials(req, cl, query, path)
 	}
 	if c.spec.checkRequest != nil {
 		return c.spec.checkRequest(c, req)
@@ -1438,12 +1441,14 @@ func joinPath(prefix string, params ...string) (string, error) {
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
-// noteCustomAuth adds to the secret set every header value, query value
-// and path segment a custom Authenticator put on req: the client built the
-// request, so whatever differs from what it set itself is the
-// authenticator's credential. query and path are the request's before
-// Authenticate. A value already in the set costs a map look-up.
-func (c *Client) noteCustomAuth(req *http.Request, cl *call, query, path string) {
+// noteAuthCredentials adds to the secret set, or marks as just used, every
+// header value, query value and path segment the Authenticator put on req:
+// the client built the request, so whatever differs from what it set
+// itself is the authenticator's credential (a custom one's token, a
+// session's current token). query and path are the request's before
+// Authenticate. A value already in the set and recently used costs a map
+// look-up.
+func (c *Client) noteAuthCredentials(req *http.Request, cl *call, query, path string) {
 	for k, vs := range req.Header {
 		if c.builtHeader(cl, k, vs) {
 			continue

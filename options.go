@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -369,10 +370,16 @@ func validateHeader(setting, name, value string) error {
 	}
 	for i := 0; i < len(name); i++ {
 		if !isTokenChar(name[i]) {
-			// Quote only what comes before the bad byte: a name written as
-			// "Authorization: Bearer <token>" must not print the token.
-			return configErr(setting, "header name %q… has a character not allowed in a header name at byte %d",
-				cleanText(truncate(name[:i], 40)), i+1)
+			// Quote the name only when it was written as "Name: value",
+			// and then only what comes before the colon: a name that is
+			// not a header name may be a credential passed in the wrong
+			// argument (WithHeader(token, "X-Token")), and a name written
+			// as "Authorization: Bearer <token>" must not print the token.
+			if name[i] == ':' && i > 0 {
+				return configErr(setting, "header name %q… has a character not allowed in a header name at byte %d (\":\": pass the value separately)",
+					truncate(name[:i], 40), i+1)
+			}
+			return configErr(setting, "header name has a character not allowed in a header name at byte %d (%s)", i+1, byteClass(name[i]))
 		}
 	}
 	if err := checkHeaderValue(value); err != nil {
@@ -397,6 +404,20 @@ func checkHeaderValue(v string) error {
 		return errString("has leading or trailing white space")
 	}
 	return nil
+}
+
+// byteClass names a byte not allowed in a header name without quoting
+// the bytes around it.
+func byteClass(b byte) string {
+	switch {
+	case b == ' ' || b == '\t':
+		return "white space"
+	case b < 0x20 || b == 0x7f:
+		return "a control character"
+	case b >= 0x80:
+		return "a non-ASCII byte"
+	}
+	return strconv.Quote(string(rune(b)))
 }
 
 type errString string

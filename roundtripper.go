@@ -117,12 +117,11 @@ func (t *authTransport) attempt(req *http.Request, body io.ReadCloser, auth Auth
 			r.Header[k] = v[:len(v):len(v)] // shared, but an append can never write into it
 		}
 	}
-	custom := auth != nil && !builtIn(auth)
 	var cl call
-	if custom {
+	if auth != nil {
 		cl.header = r.Header.Clone() // the caller's and the client's: not the authenticator's
 	}
-	if err := c.authorize(r, auth, custom, &cl); err != nil {
+	if err := c.authorize(r, auth, &cl); err != nil {
 		if body != nil {
 			body.Close()
 		}

@@ -29,7 +29,8 @@ import (
 // Each credential is masked in every form an echo may take: as it is,
 // URL-escaped (query and path), HTML-escaped (as Go, Python and Express
 // write entities), JSON-escaped (with and without Go's \u003c forms, and
-// ASCII-only), and with white space folded as [cleanText] folds it. A text
+// ASCII-only), and with white space folded as [cleanText] folds it; a hex
+// key or a UUID in any mix of cases. A text
 // that hides one behind other encodings (numeric entities, lower-case
 // percent escapes, two layers of escaping) is decoded, and the decoded text
 // masked, when a decoded form shows a credential. A credential cut off by a
@@ -41,6 +42,7 @@ type secretSet struct {
 	kept   []secretEntry
 	recent []secretEntry // oldest first
 	forms  []string      // every form of every entry, longest first
+	fold   []string      // the forms of caseless entries, lower-cased, longest first
 	known  map[string]bool
 }
 
@@ -152,7 +154,7 @@ func indexEntry(list []secretEntry, v string) int {
 
 // rebuild recomputes forms and known; the caller holds the write lock.
 func (s *secretSet) rebuild() {
-	s.forms = s.forms[:0]
+	s.forms, s.fold = s.forms[:0], s.fold[:0]
 	clear(s.known)
 	if s.known == nil {
 		s.known = make(map[string]bool)
@@ -165,11 +167,19 @@ func (s *secretSet) rebuild() {
 					s.forms = append(s.forms, f)
 				}
 			}
+			if caseless(e.value) {
+				for _, f := range e.forms {
+					if lf := asciiLower(f); !slices.Contains(s.fold, lf) {
+						s.fold = append(s.fold, lf)
+					}
+				}
+			}
 		}
 	}
 	// Longest first, so that a credential inside another (a key inside a
 	// header value) never leaves the rest of the longer one behind.
 	slices.SortStableFunc(s.forms, func(a, b string) int { return len(b) - len(a) })
+	slices.SortStableFunc(s.fold, func(a, b string) int { return len(b) - len(a) })
 }
 
 func newEntry(v string) secretEntry { return secretEntry{value: v, forms: formsOf(v)} }
@@ -330,24 +340,83 @@ func (s *secretSet) scrub(text string) string {
 	return s.maskCut(text)
 }
 
-// replace masks every registered form in text.
+// replace masks every registered form in text, and the forms of caseless
+// credentials in any mix of cases.
 func (s *secretSet) replace(text string) string {
 	for _, f := range s.forms {
 		if strings.Contains(text, f) {
 			text = strings.ReplaceAll(text, f, redacted)
 		}
 	}
+	if len(s.fold) == 0 {
+		return text
+	}
+	lower := asciiLower(text)
+	for _, f := range s.fold {
+		for n := 0; n < len(text); n++ { // each pass masks one; bounded
+			i := strings.Index(lower, f)
+			if i < 0 {
+				break
+			}
+			text = text[:i] + redacted + text[i+len(f):]
+			lower = lower[:i] + redacted + lower[i+len(f):]
+		}
+	}
 	return text
 }
 
-// contains reports whether text holds a registered form.
+// contains reports whether text holds a registered form (a caseless
+// credential's in any case).
 func (s *secretSet) contains(text string) bool {
 	for _, f := range s.forms {
 		if strings.Contains(text, f) {
 			return true
 		}
 	}
+	if len(s.fold) > 0 {
+		lower := asciiLower(text)
+		for _, f := range s.fold {
+			if strings.Contains(lower, f) {
+				return true
+			}
+		}
+	}
 	return false
+}
+
+// caseless reports whether v is written in an alphabet without case, so
+// that any mix of its letters' cases is the same credential: hex digits,
+// with the dashes of a UUID, and at least one letter (a Komga API key, a
+// Komga session id). An echo may change their case (a header dump
+// upper-cased, hex re-encoded in capitals), and a reader who sees
+// "0F40BA0A-…" has the credential.
+func caseless(v string) bool {
+	letters := false
+	for i := 0; i < len(v); i++ {
+		switch b := v[i]; {
+		case b >= '0' && b <= '9', b == '-':
+		case b >= 'a' && b <= 'f', b >= 'A' && b <= 'F':
+			letters = true
+		default:
+			return false
+		}
+	}
+	return letters
+}
+
+// asciiLower lower-cases the ASCII letters of s only, so that byte offsets
+// in the result are offsets in s.
+func asciiLower(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r >= 'A' && r <= 'Z' }) {
+		return s
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // reveal decodes text (up to maxDecodeDepth layers of HTML entities, JSON

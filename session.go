@@ -167,10 +167,8 @@ func (a *sessionAuth) validate() error {
 		}
 	}
 	if s := a.cur.Load(); s != nil {
-		for _, v := range []string{s.Token, s.RefreshToken, s.RememberMe} {
-			if err := checkHeaderValue(v); err != nil {
-				return configErr("WithSession", "a session token %s", err.Error())
-			}
+		if err := checkSessionTokens(s); err != nil {
+			return configErr("WithSession", "a session token %s", err.Error())
 		}
 	}
 	return nil
@@ -333,7 +331,7 @@ func (a *sessionAuth) renewLocked(ctx context.Context, cur *Session, rejected bo
 		(cur.RefreshExpiry.IsZero() || a.c.now().Before(cur.RefreshExpiry)) {
 		s, err := a.d.refresh(ctx, a.c, cur)
 		if err == nil {
-			return a.store(s), nil
+			return a.store(s)
 		}
 		if !errors.Is(err, ErrUnauthorized) {
 			return nil, err // rate limited, network: keep the session, report
@@ -343,7 +341,7 @@ func (a *sessionAuth) renewLocked(ctx context.Context, cur *Session, rejected bo
 	if cur != nil && cur.RememberMe != "" && a.d.resume != nil {
 		s, err := a.d.resume(ctx, a.c, cur)
 		if err == nil {
-			return a.store(s), nil
+			return a.store(s)
 		}
 		if !errors.Is(err, ErrUnauthorized) {
 			return nil, err
@@ -367,20 +365,39 @@ func (a *sessionAuth) renewLocked(ctx context.Context, cur *Session, rejected bo
 		return nil, err
 	}
 	a.logins.Add(1)
-	return a.store(s), nil
+	return a.store(s)
 }
 
-func (a *sessionAuth) store(s *Session) *Session {
+// store makes s the current session. Every session the client gets from a
+// server passes through it, and is refused (ErrUnexpectedServer) if a
+// token cannot be sent back as a header value as it is: CR, LF or other
+// control characters (header injection), or surrounding white space
+// (which [WithSession] would refuse when the session is restored).
+func (a *sessionAuth) store(s *Session) (*Session, error) {
+	a.c.secrets.add(s.Token, s.RefreshToken, s.RememberMe) // masked even when refused
+	if err := checkSessionTokens(s); err != nil {
+		return nil, &Error{Server: a.c.spec.server, Method: "-", URL: a.c.baseURL, StatusCode: http.StatusOK,
+			Message: "the server sent a session token that " + err.Error() + "; not using it", kind: ErrUnexpectedServer}
+	}
 	s.Server = a.c.spec.server
 	if s.Username == "" {
 		s.Username = a.username
 	}
-	a.c.secrets.add(s.Token, s.RefreshToken, s.RememberMe)
 	a.cur.Store(s)
 	if a.hook != nil {
 		a.hook(*s)
 	}
-	return s
+	return s, nil
+}
+
+// checkSessionTokens checks that every token of s can go in a header.
+func checkSessionTokens(s *Session) error {
+	for _, v := range []string{s.Token, s.RefreshToken, s.RememberMe} {
+		if err := checkHeaderValue(v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Login signs in with a username and password and makes the client use the
@@ -404,18 +421,24 @@ func (c *Client) Login(ctx context.Context, username, password string) (*Session
 	if err != nil {
 		return nil, err
 	}
-	c.installSession(s, username, password)
+	if err := c.installSession(s, username, password); err != nil {
+		return nil, err
+	}
 	cp := *s
 	return &cp, nil
 }
 
 // installSession makes the client use s from now on, signing in again with
-// username and password (if given) when s can no longer be renewed.
-func (c *Client) installSession(s *Session, username, password string) {
+// username and password (if given) when s can no longer be renewed. It
+// fails, changing nothing, for a session [sessionAuth.store] refuses.
+func (c *Client) installSession(s *Session, username, password string) error {
 	a := newSessionAuth(c, username, password, nil)
 	a.logins.Add(1)
-	a.store(s)
+	if _, err := a.store(s); err != nil {
+		return err
+	}
 	c.setAuthenticator(a)
+	return nil
 }
 
 // Session returns a copy of the client's current session, or nil if the
