@@ -110,40 +110,77 @@ func offsetLast(p *pageInfo) (bool, error) {
 	return int64(p.index)*int64(p.size)+int64(p.count) >= total, nil
 }
 
-// decodePage decodes one page of scheme s, asked for with index and size:
-// it returns the raw items and whether the page is the last. Every way a
-// page can be malformed or contradict the request is an error, whose text
-// quotes nothing from the page.
-func decodePage(s *pageScheme, data []byte, index, size int) (items []json.RawMessage, raw json.RawMessage, last bool, err error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil || fields == nil {
-		return nil, nil, false, errors.New("the page is not a JSON object")
+// decodePage decodes one page of scheme s, asked for with index and size,
+// in one pass: items decodes the items array (the decoder is at its start)
+// and returns how many there were. decodePage returns the raw text of the
+// array (to tell a repeated page) and whether the page is the last. Every
+// way a page can be malformed or contradict the request is an error, whose
+// text quotes nothing from the page.
+func decodePage(s *pageScheme, data []byte, index, size int, items func(*json.Decoder) (int, error)) (raw []byte, last bool, err error) {
+	notObject := errors.New("the page is not a JSON object")
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false, notObject
 	}
-	raw = bytes.TrimSpace(fields[s.items])
-	if len(raw) == 0 || raw[0] != '[' {
-		return nil, nil, false, fmt.Errorf("the page has no %q array", s.items)
+	p := &pageInfo{index: index, size: size, count: -1, fields: map[string]json.RawMessage{}}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, false, notObject
+		}
+		key, _ := t.(string)
+		if key != s.items {
+			var v json.RawMessage
+			if err := dec.Decode(&v); err != nil {
+				return nil, false, notObject
+			}
+			p.fields[key] = v
+			continue
+		}
+		start := int(dec.InputOffset())
+		if p.count >= 0 || !isArrayNext(data[start:]) {
+			return nil, false, fmt.Errorf("the page has no single %q array", s.items)
+		}
+		if p.count, err = items(dec); err != nil {
+			return nil, false, fmt.Errorf("decoding the page's %q: %w", s.items, err)
+		}
+		raw = data[start:dec.InputOffset()]
 	}
-	if err := json.Unmarshal(raw, &items); err != nil {
-		return nil, nil, false, fmt.Errorf("the page's %q array is malformed", s.items)
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, false, notObject
 	}
-	if len(items) > size {
-		return nil, nil, false, fmt.Errorf("the page has %d items, more than the %d asked for", len(items), size)
+	if p.count < 0 {
+		return nil, false, fmt.Errorf("the page has no %q array", s.items)
 	}
-	p := &pageInfo{index: index, size: size, count: len(items), fields: fields}
+	if p.count > size {
+		return nil, false, fmt.Errorf("the page has %d items, more than the %d asked for", p.count, size)
+	}
 	if s.index != "" {
 		n, ok, err := p.int(s.index)
 		if err != nil {
-			return nil, nil, false, err
+			return nil, false, err
 		}
 		if ok && n != int64(index) {
-			return nil, nil, false, fmt.Errorf("the server answered page %d when asked for page %d (does it ignore %q?)", n, index, s.pageParam)
+			return nil, false, fmt.Errorf("the server answered page %d when asked for page %d (does it ignore %q?)", n, index, s.pageParam)
 		}
 	}
-	last, err = s.last(p)
-	if err != nil {
-		return nil, nil, false, err
+	if last, err = s.last(p); err != nil {
+		return nil, false, err
 	}
-	return items, raw, last, nil
+	return raw, last, nil
+}
+
+// isArrayNext reports whether the next value after an object key (past
+// white space and the colon) is an array.
+func isArrayNext(rest []byte) bool {
+	for _, b := range rest {
+		switch b {
+		case ' ', '\t', '\r', '\n', ':':
+			continue
+		}
+		return b == '['
+	}
+	return false
 }
 
 // pageOptions is what PageSize (and tests) set on a call; only Paginate
@@ -215,12 +252,16 @@ func (p *pager[T]) option(cl *call) error {
 // last. A page that repeats the previous one, or that is still not the
 // last after the page bound, is refused.
 func (p *pager[T]) UnmarshalJSON(data []byte) error {
-	raw, arr, last, err := decodePage(p.scheme, data, p.index, p.size)
+	var items []T
+	raw, last, err := decodePage(p.scheme, data, p.index, p.size, func(dec *json.Decoder) (int, error) {
+		err := dec.Decode(&items)
+		return len(items), err
+	})
 	if err != nil {
 		return err
 	}
-	if len(raw) > 0 {
-		h := maphash.Bytes(p.seed, arr)
+	if len(items) > 0 {
+		h := maphash.Bytes(p.seed, raw)
 		if p.hasPrev && h == p.prev {
 			return fmt.Errorf("page %d repeats the page before it (does the server ignore %q?)", p.index, p.scheme.pageParam)
 		}
@@ -228,12 +269,6 @@ func (p *pager[T]) UnmarshalJSON(data []byte) error {
 	}
 	if !last && p.index-p.scheme.firstPage+1 >= p.maxPages {
 		return fmt.Errorf("the list has not ended after %d pages", p.maxPages)
-	}
-	items := make([]T, len(raw))
-	for i, r := range raw {
-		if err := json.Unmarshal(r, &items[i]); err != nil {
-			return fmt.Errorf("item %d of page %d: %w", i, p.index, err)
-		}
 	}
 	p.items, p.last = items, last
 	return nil
