@@ -194,7 +194,7 @@ type pageOptions struct {
 // least 1 (a ConfigError otherwise: Audiobookshelf reads a limit of 0 as
 // "everything at once"); a size above the server's maximum (2000 on Komga,
 // which would silently lower it) is lowered to it. Without PageSize,
-// Paginate asks for the server's default page size. Other calls ignore it.
+// Paginate asks for 100 items a page. Calls other than Paginate ignore it.
 func PageSize(n int) CallOption {
 	return func(cl *call) error {
 		if n < 1 {
