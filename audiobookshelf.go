@@ -26,6 +26,8 @@ var absSpec = register(&serverSpec{
 	loginPaths:   []string{"login"},
 	diagnose:     absDiagnose,
 	warn:         absWarn,
+	// Library items: page from 0, limit (0 would mean all at once), offset = page*limit, "total".
+	pages: &pageScheme{pageParam: "page", sizeParam: "limit", defaultSize: 100, items: "results", index: "page", last: offsetLast},
 
 	currentUser:    absCurrentUser,
 	listKeys:       absListKeys,

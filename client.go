@@ -890,6 +890,8 @@ type call struct {
 	limit io.LimitedReader // bounds the decoded answer
 
 	secrets []string // credentials this call carries (Header values)
+
+	page pageOptions // PageSize; only Paginate reads it
 }
 
 func newCall(method, path string) *call {

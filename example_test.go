@@ -292,3 +292,32 @@ func ExampleWithMiddleware() {
 type roundTripperFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+func ExamplePaginate() {
+	k, key := komgaFake()
+	defer k.Close()
+	k.AddSeries(5)
+
+	c, err := authclient.New(authclient.Komga, k.URL, authclient.WithAPIKey(key))
+	if err != nil {
+		log.Fatal(err)
+	}
+	type series struct {
+		Name string `json:"name"`
+	}
+	// Pages of 2 are fetched as the loop asks for them: 3 requests here.
+	for s, err := range authclient.Paginate[series](context.Background(), c, "api/v1/series", authclient.PageSize(2)) {
+		if err != nil {
+			log.Fatal(err) // the first failure ends the sequence
+		}
+		fmt.Println(s.Name)
+	}
+	fmt.Println(k.Requests("GET", "/api/v1/series"), "requests")
+	// Output:
+	// Series 00001
+	// Series 00002
+	// Series 00003
+	// Series 00004
+	// Series 00005
+	// 3 requests
+}

@@ -22,6 +22,8 @@ var komgaSpec = register(&serverSpec{
 	sessionCookie: "KOMGA-SESSION",
 	passwords:     passwordSession,
 	loginPaths:    []string{"login"},
+	// Spring Data pages: page from 0, size up to 2000 (larger is clamped), until "last".
+	pages: &pageScheme{pageParam: "page", sizeParam: "size", defaultSize: 100, maxSize: 2000, items: "content", index: "number", last: springLast},
 
 	currentUser:    komgaCurrentUser,
 	listKeys:       komgaListKeys,

@@ -95,6 +95,10 @@ type serverSpec struct {
 	// cookieLogout ends a session given as a SessionCookie.
 	cookieLogout func(ctx context.Context, c *Client, a *cookieAuth, o logoutOptions) error
 
+	// pages is how the server pages its lists, for Paginate; nil means it
+	// has none (ErrUnsupported).
+	pages *pageScheme
+
 	// Sessions (passwords == passwordSession).
 	sessions *sessionDialect
 

@@ -70,7 +70,8 @@ import (
 //     "Unauthorized" without Content-Type, and an unknown /api path is 401
 //     before it is 404 (Express's "Cannot GET /api/…" HTML page).
 //   - GET /api/me, POST /api/authorize (GET is 404), GET /api/libraries,
-//     GET /api/libraries/:id (404 "Library not found"), GET /api/me/sessions,
+//     GET /api/libraries/:id (404 "Library not found"),
+//     GET /api/libraries/:id/items (see [Audiobookshelf.AddLibraryItems]), GET /api/me/sessions,
 //     DELETE /api/me/sessions/:id, PATCH /api/me/password.
 //   - /api/api-keys (GET, POST) and /api/api-keys/:id (PATCH, DELETE), admin
 //     or root only (403 text/plain "Forbidden"); keys are created inactive
@@ -96,7 +97,7 @@ import (
 //     Web flow: GET /auth/openid?callback=<same-origin URL under the base path>
 //     → IdP → /auth/openid/callback → 302 to <callback>?setToken=…&accessToken=….
 //
-// Not modelled: the rest of the API (items, users, settings, sockets),
+// Not modelled: the rest of the API (items but the library's list, users, settings, sockets),
 // GET /auth/openid/config, CORS, 304 answers to If-None-Match.
 type Audiobookshelf struct {
 	*Server
@@ -385,6 +386,7 @@ type absLibrary struct {
 	id, folderID, name string
 	order              int
 	createdAt          time.Time
+	items              []*absLibraryItem // see audiobookshelf_items.go
 }
 
 type absWebSession struct {
@@ -606,6 +608,7 @@ func (st *absState) buildRoutes() []*absRoute {
 	add("POST", "/api/authorize", false, st.hAuthorize)
 	add("GET", "/api/libraries", false, st.hLibraries)
 	add("GET", "/api/libraries/:id", false, st.hLibrary)
+	add("GET", "/api/libraries/:id/items", false, st.hLibraryItems)
 	add("GET", "/api/items/:id/cover", false, st.hNotFound)
 	add("GET", "/api/authors/:id/image", false, st.hNotFound)
 	add("GET", "/api/api-keys", false, st.hListKeys)

@@ -117,6 +117,8 @@ import (
 //     application/vnd.spring-boot.actuator.v3+json unless the request
 //     accepts application/json explicitly). GET /actuator/info — admin only:
 //     the build info with version 1.26.3.
+//   - GET /api/v1/series?page=&size=&search=&unpaged= — the series added
+//     with [Komga.AddSeries], as a Spring Data page; see [Komga.AddSeries].
 //
 // An unknown path under /api/ gives 401 to anonymous requests and 404 Boot
 // error JSON "No endpoint GET <path>." to authenticated ones; a known path
@@ -136,7 +138,7 @@ import (
 // mode.
 //
 // Not modelled: libraries, books and everything else outside
-// authentication; OAuth2 login flows (only the provider list); OPDS, SSE,
+// authentication but the series list; OAuth2 login flows (only the provider list); OPDS, SSE,
 // Kobo and KOReader; CORS; the demo profile.
 type Komga struct {
 	*Server
@@ -150,6 +152,8 @@ type Komga struct {
 	logins      int
 	lastID      uint64
 	rememberKey string
+	series      []*komgaSeries
+	libraryID   string // the one library AddSeries puts series in
 }
 
 type komgaUser struct {
@@ -604,6 +608,8 @@ func (k *Komga) route(w http.ResponseWriter, r *http.Request, rq *komgaRequest) 
 		methods = []string{http.MethodGet}
 	case path == "/api/v1/claim":
 		methods, public = []string{http.MethodGet, http.MethodPost}, true
+	case path == "/api/v1/series":
+		methods = []string{http.MethodGet}
 	case path == "/actuator/health":
 		methods, public = []string{http.MethodGet}, true
 	case path == "/actuator/info":
@@ -695,6 +701,8 @@ func (k *Komga) route(w http.ResponseWriter, r *http.Request, rq *komgaRequest) 
 		writeJSON(w, status, map[string]bool{"isClaimed": len(k.users) > 0})
 	case path == "/api/v1/claim":
 		k.claim(w, r, status)
+	case path == "/api/v1/series":
+		k.listSeries(w, r, rq, status)
 	case path == "/actuator/health":
 		komgaWriteJSON(w, status, komgaActuatorType(r), map[string]string{"status": "UP"})
 	case path == "/actuator/info":
