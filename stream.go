@@ -29,6 +29,9 @@ import (
 // response is handed over, redirect policy and origin guard, and the same
 // errors: a non-2xx answer is an [*Error] (its body read up to a bound,
 // credentials masked), no answer a [*TransportError].
+//
+// The response's Request is the request as it was sent, credentials
+// included: do not log or print it.
 func (c *Client) Stream(ctx context.Context, method, path string, in any, opts ...CallOption) (*http.Response, error) {
 	cl, err := c.prepare(method, path, in, opts)
 	if err != nil {

@@ -1020,3 +1020,65 @@ func TestDownloadWriterFailure(t *testing.T) {
 type failingWriter struct{ err error }
 
 func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
+
+// flakySeeker is a strings.Reader whose Seek fails from call failFrom on
+// (counting from 1).
+type flakySeeker struct {
+	*strings.Reader
+	calls, failFrom int
+	err             error
+}
+
+func (s *flakySeeker) Seek(off int64, whence int) (int64, error) {
+	s.calls++
+	if s.calls >= s.failFrom {
+		return 0, s.err
+	}
+	return s.Reader.Seek(off, whence)
+}
+
+// TestBodyReplayFailures: the ways a replay can fail are errors, never a
+// short or empty body: a seeker that cannot seek back (when the call starts:
+// a *ConfigError; before a retry: the call fails with the seek error, not
+// retried further), and a one-shot body a 307 redirect asks for again
+// (ErrBodyNotReplayable), where a seeker is followed with its whole body.
+func TestBodyReplayFailures(t *testing.T) {
+	t.Parallel()
+	seekErr := errors.New("seek failed")
+	f := &flaky{fails: 1, status: http.StatusServiceUnavailable}
+	srv := newPrefixServer(t, f.handler)
+	c := newStreamClient(t, srv.base)
+
+	// Seek(0, SeekCurrent), Seek(0, SeekEnd) work; seeking back fails.
+	err := c.Do(t.Context(), http.MethodPut, "x", &flakySeeker{Reader: strings.NewReader("abc"), failFrom: 3, err: seekErr}, nil)
+	var ce *authclient.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.ErrorIs(t, err, seekErr)
+	assert.Empty(t, f.seen(), "nothing sent")
+
+	// The retry's seek fails.
+	err = c.Do(t.Context(), http.MethodPut, "x", &flakySeeker{Reader: strings.NewReader("abc"), failFrom: 4, err: seekErr}, nil)
+	assert.ErrorIs(t, err, seekErr)
+	var te *authclient.TransportError
+	assert.ErrorAs(t, err, &te)
+	assert.Equal(t, []string{"abc"}, f.seen(), "one attempt, the whole body")
+
+	var bodies []string
+	var mu sync.Mutex
+	redir := newPrefixServer(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		if r.URL.Path == streamPrefix+"old" {
+			http.Redirect(w, r, streamPrefix+"new", http.StatusTemporaryRedirect)
+		}
+	})
+	rc := newStreamClient(t, redir.base)
+	err = rc.Do(t.Context(), http.MethodGet, "old", iotest.HalfReader(strings.NewReader("query")), nil)
+	assert.ErrorIs(t, err, authclient.ErrBodyNotReplayable)
+	require.NoError(t, rc.Do(t.Context(), http.MethodGet, "old", strings.NewReader("query"), nil))
+	mu.Lock()
+	assert.Equal(t, []string{"query", "query", "query"}, bodies)
+	mu.Unlock()
+}
