@@ -157,29 +157,16 @@ func (rb *reqBody) next() (io.ReadCloser, error) {
 // readerFunc is the body as go-retryablehttp takes it without buffering: a
 // ReaderFunc. retryablehttp calls it once while building the request, to
 // learn the length; that call gets a stand-in that is never read, so that
-// a one-shot reader is not spent and a BodyFunc not opened for nothing.
+// a one-shot reader is not spent and a BodyFunc not opened for nothing
+// (newRequest sets the length itself).
 func (rb *reqBody) readerFunc(building *bool) retryablehttp.ReaderFunc {
 	return func() (io.Reader, error) {
 		if *building {
-			if rb.length >= 0 {
-				return lenProbe(rb.length), nil
-			}
-			return noLen{}, nil
+			return http.NoBody, nil
 		}
 		return rb.next()
 	}
 }
-
-// lenProbe and noLen stand in for the body while retryablehttp builds the
-// request: one tells it the length, the other that it is unknown.
-type lenProbe int64
-
-func (l lenProbe) Len() int               { return int(l) }
-func (lenProbe) Read([]byte) (int, error) { return 0, io.EOF }
-
-type noLen struct{}
-
-func (noLen) Read([]byte) (int, error) { return 0, io.EOF }
 
 // readerBody makes a body of the caller's io.Reader. A reader that is an
 // io.Seeker whose position can be read is replayable: each attempt seeks

@@ -1022,9 +1022,10 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Reque
 		return nil, &ConfigError{Setting: "request", Problem: "cannot build " + cl.method + " " + redactString(u), Err: err}
 	}
 	if building {
-		building = false // from now on each call of the ReaderFunc is an attempt
-		if cl.rbody.length < 0 {
-			req.ContentLength = -1 // unknown: sent chunked, without net/http's probe read
+		building = false                    // from now on each call of the ReaderFunc is an attempt
+		req.ContentLength = cl.rbody.length // -1, unknown: sent chunked, without net/http's probe read
+		if req.ContentLength == 0 {
+			req.ContentLength = -1 // 0 with a body would make net/http probe it by reading
 		}
 	}
 	h := req.Header

@@ -27,7 +27,8 @@ import (
 // every file back to where it was when the call started. A file reader's
 // error fails the call with an error that unwraps to it. The client never
 // closes the readers. A Form whose readers are not seekers can be sent
-// once. A Form is not safe for concurrent use while it is being built.
+// once. To send a Form again, seek its files back first: a call starts
+// each file where it is. A Form is not safe for concurrent use.
 //
 // Field names, file names and content types may not contain control
 // characters (CR and LF would inject part headers); names are quoted and
@@ -63,19 +64,18 @@ func (f *Form) Field(name, value string) *Form {
 // and content type ("" means application/octet-stream), and returns f.
 func (f *Form) File(field, filename, contentType string, r io.Reader) *Form {
 	if f.err == nil {
-		switch {
-		case checkPartName("form field name", field) != nil:
-			f.err = checkPartName("form field name", field)
-		case checkPartName("form file name", filename) != nil:
+		f.err = checkPartName("form field name", field)
+		if f.err == nil {
 			f.err = checkPartName("form file name", filename)
-		case isNil(r):
-			f.err = configErr("Form.File", "the reader of field %q is nil", field)
+		}
+		if f.err == nil && isNil(r) {
+			f.err = configErr("Form.File", "the reader of field %q is nil", cleanText(truncate(field, 40)))
 		}
 		if f.err == nil && contentType != "" {
 			if err := checkHeaderValue(contentType); err != nil {
-				f.err = configErr("Form.File", "content type of field %q %s", field, err.Error())
+				f.err = configErr("Form.File", "content type of field %q %s", cleanText(truncate(field, 40)), err.Error())
 			} else if _, _, err := mime.ParseMediaType(contentType); err != nil {
-				f.err = configErr("Form.File", "content type of field %q is not a media type", field)
+				f.err = configErr("Form.File", "content type of field %q is not a media type", cleanText(truncate(field, 40)))
 			}
 		}
 	}
