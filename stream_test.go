@@ -42,7 +42,7 @@ type prefixServer struct {
 	dials   atomic.Int64
 	reqs    atomic.Int64
 	outside atomic.Int64 // requests outside the prefix
-	leaked  atomic.Int64 // requests outside the prefix that carried a credential
+	leaked  atomic.Int64 // requests outside the prefix or for another host name that carried a credential
 }
 
 func newPrefixServer(t *testing.T, h http.HandlerFunc) *prefixServer {
@@ -50,6 +50,9 @@ func newPrefixServer(t *testing.T, h http.HandlerFunc) *prefixServer {
 	ps := &prefixServer{}
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ps.reqs.Add(1)
+		if r.Host != ps.Listener.Addr().String() && hasCredential(r) {
+			ps.leaked.Add(1) // this server under another name is another origin
+		}
 		if !strings.HasPrefix(r.URL.Path, streamPrefix) || strings.Contains(r.URL.RawPath, "%2") {
 			ps.outside.Add(1)
 			if hasCredential(r) {
