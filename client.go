@@ -753,6 +753,7 @@ type ctxKey int
 const (
 	keyNoRetry ctxKey = iota
 	keyNoRedirect
+	keyBody // the call's *reqBody, for a streamed body
 )
 
 func noRetries(ctx context.Context) bool   { return ctx.Value(keyNoRetry) != nil }
@@ -771,7 +772,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		return false, nil
 	}
 	if err != nil {
-		return retryableTransportError(err), nil
+		return retryableTransportError(err) && bodyReplayable(ctx), nil
 	}
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
@@ -783,9 +784,17 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 				return false, nil
 			}
 		}
-		return true, nil
+		return bodyReplayable(ctx), nil
 	}
 	return false, nil
+}
+
+// bodyReplayable reports whether the call's body, if streamed, can be sent
+// again: a retry of a spent one-shot reader would send an empty or partial
+// body.
+func bodyReplayable(ctx context.Context) bool {
+	rb, _ := ctx.Value(keyBody).(*reqBody)
+	return rb.canReplay()
 }
 
 func retryableTransportError(err error) bool {
@@ -872,9 +881,14 @@ type call struct {
 	path   string // relative to the base URL, escaped, no leading slash
 	query  url.Values
 	body   []byte
+	rbody  *reqBody // a streamed body (io.Reader, BodyFunc, *Form); body is then nil
 	ctype  string
 	header http.Header // extra headers for this call
 	out    any
+	w      io.Writer // receives the raw 2xx body instead of out (see stream.go)
+	meta   *Meta     // filled from every answer (ResponseMeta)
+	keep   bool      // Stream: hand the live response over in resp
+	resp   *http.Response
 
 	auth       Authenticator // overrides the client's; with noAuth unused
 	noAuth     bool
@@ -912,9 +926,8 @@ func (cl *call) jsonBody(v any) error {
 	switch b := v.(type) {
 	case nil:
 		return nil
-	case io.Reader:
-		return configErr("Do", "a request body must be a value to encode as JSON or a []byte, not an io.Reader (%T): "+
-			"bytes are replayed on retries without copying, a stream could not be", b)
+	case BodyFunc, func() (io.ReadCloser, error), *Form, io.Reader:
+		return cl.streamBody(v)
 	case json.RawMessage:
 		cl.body = b
 	case []byte:
@@ -967,7 +980,9 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 			return err
 		}
 		err = c.do(req, cl)
-		if err == nil || replayed || cl.noReauth || !errors.Is(err, ErrUnauthorized) {
+		if err == nil || replayed || cl.noReauth || !errors.Is(err, ErrUnauthorized) || !cl.rbody.canReplay() {
+			// A body that cannot be sent again is not replayed: the
+			// rejection is the answer.
 			c.diagnose(err, auth, req.Request)
 			return err
 		}
@@ -1089,12 +1104,24 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Reque
 		u = c.baseURL + cl.path
 	}
 	var body any
+	building := false
 	if cl.body != nil {
 		body = cl.body
+	} else if cl.rbody != nil {
+		ctx = context.WithValue(ctx, keyBody, cl.rbody)
+		building = true
+		body = cl.rbody.readerFunc(&building)
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, cl.method, u, body)
 	if err != nil {
 		return nil, &ConfigError{Setting: "request", Problem: "cannot build " + cl.method + " " + redactString(u), Err: err}
+	}
+	if building {
+		building = false                    // from now on each call of the ReaderFunc is an attempt
+		req.ContentLength = cl.rbody.length // -1, unknown: sent chunked, without net/http's probe read
+		if req.ContentLength == 0 {
+			req.ContentLength = -1 // 0 with a body would make net/http probe it by reading
+		}
 	}
 	h := req.Header
 	for k, v := range c.headers {
@@ -1116,18 +1143,24 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		if resp != nil {
 			drainClose(resp.Body)
 		}
-		if ctxErr := req.Context().Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		if berr := cl.rbody.failure(); berr != nil {
+			err = fmt.Errorf("reading the request body: %w", berr)
+		} else if ctxErr := req.Context().Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 			err = ctxErr
 		}
 		return c.transportError(req.Method, req.URL, err)
 	}
-	defer drainClose(resp.Body)
+	if cl.meta != nil {
+		cl.meta.StatusCode, cl.meta.Header = resp.StatusCode, resp.Header
+	}
+	defer closeUnlessKept(cl, resp)
 	if cl.noRedirect && resp.StatusCode >= 300 && resp.StatusCode < 400 && !c.redirectsToErrorPage(resp, req.Request) {
 		// The caller asked for the redirect itself (a sign-in that answers
 		// with a cookie and a Location); onResponse reads it.
 		if cl.onResponse != nil {
 			return cl.onResponse(resp)
 		}
+		cl.resp = resp
 		return nil
 	}
 	if err := c.checkResponse(resp, req.Request); err != nil {
@@ -1141,6 +1174,13 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		if err := cl.onResponse(resp); err != nil {
 			return err
 		}
+	}
+	if cl.keep {
+		cl.resp = resp
+		return nil
+	}
+	if cl.w != nil {
+		return c.copyBody(cl.w, resp, req.Request)
 	}
 	// net/http sets Request.Response on a request it made to follow a
 	// redirect.
@@ -1350,42 +1390,80 @@ func NoRetry() CallOption {
 // "https://host/komga/api/v1/libraries"); it may not contain "." or ".."
 // segments, in any encoding a server or proxy may decode ("%2e%2e",
 // "..%2f", "%252e%252e", "..%5c", "..;"), nor encoded control characters,
-// nor be an absolute URL. in, if not nil, is sent as JSON
-// ([]byte and json.RawMessage are sent as they are). out, if not nil,
-// receives the decoded JSON answer. GET, HEAD, PUT and DELETE calls are
-// retried; POST and PATCH only with [Idempotent].
+// nor be an absolute URL.
+//
+// in is the request body:
+//   - nil: none;
+//   - a []byte or json.RawMessage: sent as it is, as JSON, and replayed on
+//     retries without copying;
+//   - an [io.Reader]: sent as it is, streamed, never buffered or closed, as
+//     application/octet-stream unless [ContentType] says otherwise. It is
+//     replayed on a retry or after a renewed sign-in only if it is an
+//     [io.Seeker] (each attempt seeks back to where it was when the call
+//     started); any other reader is sent once: once it was read from, the
+//     call is not retried, and an ErrUnauthorized answer is returned rather
+//     than replayed;
+//   - a [BodyFunc]: called for each attempt, like [http.Request.GetBody];
+//   - a [*Form]: a multipart upload, streamed;
+//   - anything else: encoded as JSON.
+//
+// A read error of the body fails the call with a [*TransportError] that
+// unwraps to it, and the call is not retried.
+//
+// out receives the answer: nil discards it; an [io.Writer] receives the raw
+// 2xx body, streamed with io.Copy and not checked for JSON (for downloads);
+// anything else is a pointer the JSON answer is decoded into. For the live
+// response (server-sent events, a body to read at the caller's pace) use
+// [Client.Stream]; for the status and headers, [ResponseMeta].
+//
+// GET, HEAD, PUT and DELETE calls are retried; POST and PATCH only with
+// [Idempotent].
 //
 // Errors: [*Error] for an HTTP failure, [*TransportError] when no answer
-// came, [ErrInvalidPath] for a bad path.
+// came (or the answer's body broke off while it was copied to out),
+// [ErrInvalidPath] for a bad path, [*ConfigError] for a bad argument.
 func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts ...CallOption) error {
+	cl, err := c.prepare(method, path, in, opts)
+	if err != nil {
+		return err
+	}
+	if w, ok := out.(io.Writer); ok {
+		cl.w = w
+	} else {
+		cl.out = out
+	}
+	return c.send(ctx, cl)
+}
+
+// prepare builds the call of [Client.Do] and [Client.Stream].
+func (c *Client) prepare(method, path string, in any, opts []CallOption) (*call, error) {
 	if method == "" || strings.ContainsAny(method, " \t\r\n") {
-		return configErr("Do", "invalid method")
+		return nil, configErr("Do", "invalid method")
 	}
 	p, rawQuery, err := cleanPath(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	cl := newCall(strings.ToUpper(method), p)
 	if rawQuery != "" {
 		q, err := url.ParseQuery(rawQuery)
 		if err != nil {
-			return fmt.Errorf("%w: malformed query string", ErrInvalidPath)
+			return nil, fmt.Errorf("%w: malformed query string", ErrInvalidPath)
 		}
 		cl.query = q
 	}
 	if err := cl.jsonBody(in); err != nil {
-		return err
+		return nil, err
 	}
-	cl.out = out
 	for _, o := range opts {
 		if o == nil {
 			continue
 		}
 		if err := o(cl); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return c.send(ctx, cl)
+	return cl, nil
 }
 
 // ErrInvalidPath is returned for a request path that could escape the base

@@ -1,0 +1,69 @@
+package authclient
+
+// ContentType sets the Content-Type of a call's request body: an
+// [io.Reader] or [BodyFunc] body is sent as application/octet-stream
+// without it. ct is validated like a [Header] value. It is a
+// [*ConfigError] on a call without a body, or with a [*Form] (whose
+// Content-Type carries its boundary).
+func ContentType(ct string) CallOption {
+	return func(cl *call) error {
+		if err := validateHeader("ContentType", "Content-Type", ct); err != nil {
+			return err
+		}
+		if ct == "" {
+			return configErr("ContentType", "is empty")
+		}
+		switch {
+		case cl.body == nil && cl.rbody == nil:
+			return configErr("ContentType", "the call has no request body")
+		case cl.rbody != nil && cl.rbody.form:
+			return configErr("ContentType", "a *Form sets its own Content-Type (multipart/form-data with its boundary)")
+		}
+		cl.ctype = ct
+		return nil
+	}
+}
+
+// ResponseMeta fills m with the status and headers of the call's answer,
+// on every call that got one: a success, an [*Error], the 3xx of a
+// [NoRedirect] call. After retries it is the last answer. m is left as it
+// is when no answer came ([*TransportError]).
+func ResponseMeta(m *Meta) CallOption {
+	return func(cl *call) error {
+		if m == nil {
+			return configErr("ResponseMeta", "the *Meta is nil")
+		}
+		cl.meta = m
+		return nil
+	}
+}
+
+// Unauthenticated sends the call without any credential: for a server's
+// public endpoints (status, sign-in options) from an authenticated client.
+func Unauthenticated() CallOption {
+	return func(cl *call) error { cl.noAuth = true; cl.auth = nil; return nil }
+}
+
+// AuthenticateWith authenticates the call with a, not the client's
+// authenticator: for example a sign-in's Basic credentials, or a key being
+// verified. Its credentials are masked in the client's errors and logs like
+// the client's own, and are sent, as they are, only to the client's
+// origin under its base path. On an ErrUnauthorized answer a is asked to
+// renew if it is a [Reauthenticator]. a may not be nil.
+func AuthenticateWith(a Authenticator) CallOption {
+	return func(cl *call) error {
+		if isNil(a) {
+			return configErr("AuthenticateWith", "authenticator is nil (use Unauthenticated() for none)")
+		}
+		cl.auth, cl.noAuth = a, false
+		return nil
+	}
+}
+
+// NoRedirect follows no redirect on the call: a 3xx answer is the result,
+// not an error (except a redirect to the server's error page, which still
+// fails). Read its Location and Set-Cookie headers with [ResponseMeta],
+// or take the response with [Client.Stream].
+func NoRedirect() CallOption {
+	return func(cl *call) error { cl.noRedirect = true; return nil }
+}
