@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -30,8 +31,8 @@ import (
 // errors: a non-2xx answer is an [*Error] (its body read up to a bound,
 // credentials masked), no answer a [*TransportError].
 //
-// The response's Request is the request as it was sent, credentials
-// included: do not log or print it.
+// The response's Request describes the request without its credentials:
+// its method, its URL redacted as the client prints URLs, and no headers.
 func (c *Client) Stream(ctx context.Context, method, path string, in any, opts ...CallOption) (*http.Response, error) {
 	cl, err := c.prepare(method, path, in, opts)
 	if err != nil {
@@ -44,7 +45,22 @@ func (c *Client) Stream(ctx context.Context, method, path string, in any, opts .
 	if cl.resp == nil {
 		return nil, c.transportError(cl.method, c.base, errNoResponse)
 	}
+	cl.resp.Request = c.uncredentialed(cl.resp.Request)
 	return cl.resp, nil
+}
+
+// uncredentialed returns what a caller may see of a request the client
+// sent: its method and redacted URL, its context, and no headers (they
+// carry the credential). A URL that cannot be reparsed is left out.
+func (c *Client) uncredentialed(req *http.Request) *http.Request {
+	if req == nil {
+		return nil
+	}
+	r := &http.Request{Method: req.Method, Header: http.Header{}, Host: req.Host}
+	if u, err := url.Parse(c.redactedURL(req.URL)); err == nil {
+		r.URL = u
+	}
+	return r.WithContext(req.Context())
 }
 
 // closeUnlessKept closes an answer's body after reading what is left of

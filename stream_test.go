@@ -1085,3 +1085,34 @@ func TestBodyReplayFailures(t *testing.T) {
 	assert.Equal(t, []string{"query", "query", "query"}, bodies)
 	mu.Unlock()
 }
+
+// TestStreamResponseRequestHasNoCredential: the *http.Response Stream hands
+// over describes its request without the credential, wherever the client
+// put it (a header, the query), so printing or logging the response, or
+// resp.Request, reveals nothing.
+func TestStreamResponseRequestHasNoCredential(t *testing.T) {
+	t.Parallel()
+	srv := newPrefixServer(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "ok")
+	})
+	for name, opt := range map[string]authclient.Option{
+		"header": authclient.WithAPIKey(streamKey),
+		"query":  authclient.WithAuthenticator(authclient.APIKeyIn(authclient.InQuery("api_key"), streamKey)),
+		"basic":  authclient.WithAuthenticator(authclient.BasicAuth("user", streamKey)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := newStreamClient(t, srv.base, opt)
+			resp, err := c.Stream(t.Context(), http.MethodGet, "live?x=1", nil)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			require.NotNil(t, resp.Request)
+			assert.Equal(t, http.MethodGet, resp.Request.Method)
+			assert.Empty(t, resp.Request.Header)
+			require.NotNil(t, resp.Request.URL)
+			assert.Equal(t, streamPrefix+"live", resp.Request.URL.Path)
+			for _, s := range []string{fmt.Sprintf("%+v", resp.Request), fmt.Sprintf("%#v", resp.Request), resp.Request.URL.String()} {
+				assert.NotContains(t, s, streamKey)
+			}
+		})
+	}
+}
