@@ -49,11 +49,17 @@ func Unauthenticated() CallOption {
 // verified. Its credentials are masked in the client's errors and logs like
 // the client's own, and are sent, as they are, only to the client's
 // origin under its base path. On an ErrUnauthorized answer a is asked to
-// renew if it is a [Reauthenticator]. a may not be nil.
+// renew if it is a [Reauthenticator]. a may not be nil, and a built-in
+// authenticator is validated as [New] validates it ([*ConfigError]).
 func AuthenticateWith(a Authenticator) CallOption {
 	return func(cl *call) error {
 		if isNil(a) {
 			return configErr("AuthenticateWith", "authenticator is nil (use Unauthenticated() for none)")
+		}
+		if v, ok := a.(interface{ validate() error }); ok {
+			if err := v.validate(); err != nil {
+				return err // a key with CR/LF, a Basic username with a colon, …
+			}
 		}
 		cl.auth, cl.noAuth = a, false
 		return nil

@@ -976,6 +976,22 @@ func TestPerCallAuthOptions(t *testing.T) {
 	require.ErrorAs(t, err, &e)
 	assert.NotContains(t, err.Error(), perCall)
 	assert.NotContains(t, fmt.Sprintf("%+v %#v", err, err), perCall)
+
+	// A per-call credential that cannot go in a header is refused before
+	// anything is sent, like one given to New, without quoting it.
+	before := srv.reqs.Load()
+	for _, a := range []authclient.Authenticator{
+		authclient.BearerToken("tok\r\nX-Evil: 1" + perCall),
+		authclient.APIKeyIn(authclient.InHeader("X-Api-Key"), perCall+"\n"),
+		authclient.BasicAuth("a:b", perCall),
+		authclient.SessionCookie(authclient.Komga, perCall+";x=y"),
+	} {
+		err := c.Do(t.Context(), "GET", "x", nil, nil, authclient.AuthenticateWith(a))
+		var ce *authclient.ConfigError
+		require.ErrorAs(t, err, &ce)
+		assert.NotContains(t, err.Error(), perCall)
+	}
+	assert.Equal(t, before, srv.reqs.Load(), "nothing was sent")
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
