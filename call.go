@@ -37,6 +37,7 @@ type call struct {
 	meta   *Meta     // filled from every answer (ResponseMeta)
 	keep   bool      // Stream: hand the live response over in resp
 	resp   *http.Response
+	answer *http.Response // the last answer, for an error found in it after send returns (see newError)
 
 	auth       Authenticator // overrides the client's; with noAuth unused
 	noAuth     bool
@@ -208,6 +209,7 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		}
 		return c.transportError(req.Method, req.URL, err)
 	}
+	cl.answer = resp
 	if cl.meta != nil {
 		cl.meta.StatusCode, cl.meta.Header = resp.StatusCode, resp.Header
 	}
@@ -249,7 +251,7 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 	// An HTML page where JSON was expected, or at the end of a redirect
 	// (an API answers its own URL), is a sign-in page served in its place.
 	if err := expectJSON(resp); err != nil {
-		return c.unexpected(resp, req.Request, err.Error(), ErrUnauthorized)
+		return c.newError(resp, req.Request, ErrUnauthorized, err.Error())
 	}
 	if cl.out == nil {
 		return nil
@@ -261,7 +263,7 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		if errors.Is(err, io.EOF) {
 			msg = "the answer has an empty body where JSON was expected"
 		}
-		return c.unexpected(resp, req.Request, msg, ErrUnexpectedServer)
+		return c.newError(resp, req.Request, ErrUnexpectedServer, msg)
 	}
 	return nil
 }

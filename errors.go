@@ -87,7 +87,11 @@ type Error struct {
 	// URL is the request URL with userinfo removed and credential-like query
 	// values replaced by "REDACTED".
 	URL string
-	// StatusCode is the HTTP status of the answer.
+	// StatusCode is the HTTP status of the answer; 0 when the client
+	// decided without an answer from the server (it has logged out, the
+	// session expired with no password to sign in again, a key id is not
+	// in the list, the identity provider refused a sign-in, a session token
+	// the server sent cannot be used).
 	StatusCode int
 	// Code is the server's machine-readable error code, when it sent one:
 	// Komga's "ERR_1034", ComfyUI's prompt error type, and similar.
@@ -119,11 +123,12 @@ type Error struct {
 }
 
 // Error returns "authclient: <server>: METHOD URL: STATUS: code: message
-// (hint)", saying each phrase once: a code or message that only repeats the
-// status text or each other (ComfyUI's {"error": "Unauthorized", "message":
-// …} on a 401 Unauthorized, Khoj's {"detail": "Forbidden"} on a 403) is
-// left out, compared case-insensitively and without surrounding white
-// space or a final period.
+// (hint)", without the STATUS when StatusCode is 0 (the client decided
+// without an answer), saying each phrase once: a code or message that only
+// repeats the status text or each other (ComfyUI's {"error":
+// "Unauthorized", "message": …} on a 401 Unauthorized, Khoj's {"detail":
+// "Forbidden"} on a 403) is left out, compared case-insensitively and
+// without surrounding white space or a final period.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("authclient: ")
@@ -134,12 +139,15 @@ func (e *Error) Error() string {
 	b.WriteString(e.Method)
 	b.WriteByte(' ')
 	b.WriteString(e.URL)
-	b.WriteString(": ")
-	b.WriteString(strconv.Itoa(e.StatusCode))
-	status := http.StatusText(e.StatusCode)
-	if status != "" {
-		b.WriteByte(' ')
-		b.WriteString(status)
+	var status string
+	if e.StatusCode != 0 {
+		b.WriteString(": ")
+		b.WriteString(strconv.Itoa(e.StatusCode))
+		status = http.StatusText(e.StatusCode)
+		if status != "" {
+			b.WriteByte(' ')
+			b.WriteString(status)
+		}
 	}
 	if e.Location != "" {
 		b.WriteString(" to ")
@@ -200,6 +208,47 @@ func (e Error) LogValue() slog.Value {
 // ErrRedirect or ErrUnexpectedServer.
 func (e *Error) Is(target error) bool {
 	return target != nil && target == e.kind
+}
+
+// newError is the one constructor of an [*Error] for an answer the server
+// sent: StatusCode is the answer's status, Method and URL are req's (the
+// URL redacted), and msg, the client's reading of the answer, has the
+// client's credentials masked. Every failed or unusable answer becomes an
+// error here.
+func (c *Client) newError(resp *http.Response, req *http.Request, kind error, msg string) *Error {
+	return &Error{
+		Server:     c.spec.server,
+		Method:     req.Method,
+		URL:        c.redactedURL(req.URL),
+		StatusCode: resp.StatusCode,
+		Message:    c.secrets.scrub(msg),
+		kind:       kind,
+	}
+}
+
+// localError is the one constructor of an [*Error] the client decides on
+// without an answer to report (it has logged out, a key id is not in the
+// list, …): StatusCode is 0, never a status the server did not send.
+// method is "-" when no request is concerned; u is the URL the error is
+// about (nil: the base URL), redacted; msg has the client's credentials
+// masked.
+func (c *Client) localError(kind error, method string, u *url.URL, msg string) *Error {
+	if u == nil {
+		u = c.base
+	}
+	return &Error{
+		Server:  c.spec.server,
+		Method:  method,
+		URL:     c.redactedURL(u),
+		Message: c.secrets.scrub(msg),
+		kind:    kind,
+	}
+}
+
+// endpoint is the URL of path, relative to the base URL, for errors about
+// an endpoint that are not about one request.
+func (c *Client) endpoint(path string) *url.URL {
+	return c.base.JoinPath(path)
 }
 
 // UnsupportedError is returned for an operation the configured server does not

@@ -19,17 +19,6 @@ func expectJSON(resp *http.Response) error {
 	return nil
 }
 
-func (c *Client) unexpected(resp *http.Response, req *http.Request, msg string, kind error) *Error {
-	return &Error{
-		Server:     c.spec.server,
-		Method:     req.Method,
-		URL:        c.redactedURL(req.URL),
-		StatusCode: resp.StatusCode,
-		Message:    c.secrets.scrub(msg),
-		kind:       kind,
-	}
-}
-
 // checkResponse turns an answer that is not a success into an *Error: any
 // non-2xx status, and any redirect the client did not follow. It reads at
 // most 64 KiB of the body. The category comes from the server's status table;
@@ -39,13 +28,7 @@ func (c *Client) checkResponse(resp *http.Response, req *http.Request) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	e := &Error{
-		Server:     c.spec.server,
-		Method:     req.Method,
-		URL:        c.redactedURL(req.URL),
-		StatusCode: resp.StatusCode,
-		kind:       c.spec.kind(resp.StatusCode),
-	}
+	e := c.newError(resp, req, c.spec.kind(resp.StatusCode), "")
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	e.Body = body
 	msg, code := rawErrorBody(resp.Header.Get("Content-Type"), body)
