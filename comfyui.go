@@ -493,7 +493,7 @@ func (c *Client) QueuePrompt(ctx context.Context, r QueuePromptRequest) (*Queued
 	if err := c.send(ctx, cl); err != nil {
 		var e *Error
 		var te *TransportError
-		if errors.As(err, &te) || errors.As(err, &e) && (e.StatusCode >= 500 || e.StatusCode < 300) {
+		if errors.As(err, &te) || errors.As(err, &e) && (e.StatusCode >= 500 || e.StatusCode >= 200 && e.StatusCode < 300) {
 			return &QueuedPrompt{PromptID: id}, err // it may have been queued
 		}
 		return nil, err // refused (4xx), or never sent
