@@ -71,12 +71,14 @@ const maxMessage = 300
 
 // Error is the error returned for every HTTP answer the client treats as a
 // failure: a non-2xx status, a redirect it refused to follow, or a 2xx that
-// was not what was asked for (an HTML login page instead of JSON). Transport
-// failures (no answer at all) are [*TransportError] instead.
+// was not what was asked for (an HTML login page instead of JSON); and for
+// what the client decides about a call without an answer to report (it has
+// logged out, a key id is not in the list), whose StatusCode is 0.
+// Transport failures (no answer at all) are [*TransportError] instead.
 //
-// Error() prints the server, method, redacted URL, status and the server's
-// message; it never prints the body, headers or credentials. Match categories
-// with errors.Is (ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited,
+// Error() prints the server, method, redacted URL, status (if any) and the
+// server's message; it never prints the body, headers or credentials. Match
+// categories with errors.Is (ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited,
 // ErrUnavailable, ErrServer, ErrRedirect, ErrUnexpectedServer) and read
 // details with errors.As.
 type Error struct {

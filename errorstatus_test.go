@@ -79,6 +79,9 @@ func TestAnswerErrorsReportTheStatusSent(t *testing.T) {
 		{"comfyui history", ComfyUI, nil, nil,
 			func(ctx context.Context, c *Client) error { _, err := c.PromptHistory(ctx, "p1"); return err },
 			ErrNotFound, http.MethodGet, "/history/p1"},
+		{"comfyui history, key in a query parameter", ComfyUI, nil, []Option{WithAuthenticator(APIKeyIn(InQuery("k"), "comfy-query-key"))},
+			func(ctx context.Context, c *Client) error { _, err := c.PromptHistory(ctx, "p2"); return err },
+			ErrNotFound, http.MethodGet, "/history/p2?k=REDACTED"},
 		{"khoj created key", Khoj, nil, []Option{WithAPIKey("khoj-key")},
 			func(ctx context.Context, c *Client) error {
 				_, err := c.CreateAPIKey(ctx, CreateAPIKeyRequest{})
@@ -99,7 +102,7 @@ func TestAnswerErrorsReportTheStatusSent(t *testing.T) {
 			assert.Equal(t, tc.method, e.Method)
 			assert.Equal(t, srv.URL+tc.path, e.URL, "the request that got the answer")
 			assert.Contains(t, e.Error(), "203 Non-Authoritative Information")
-			assertNoSecret(t, err, "abs-key", "khoj-key")
+			assertNoSecret(t, err, "abs-key", "khoj-key", "comfy-query-key")
 		})
 	}
 }
