@@ -78,9 +78,9 @@ const maxMessage = 300
 //
 // Error() prints the server, method, redacted URL, status (if any) and the
 // server's message; it never prints the body, headers or credentials. Match
-// categories with errors.Is (ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited,
-// ErrUnavailable, ErrServer, ErrRedirect, ErrUnexpectedServer) and read
-// details with errors.As.
+// categories with errors.Is (ErrUnauthorized, ErrForbidden, ErrNotFound,
+// ErrRateLimited, ErrUnavailable, ErrServer, ErrRedirect,
+// ErrUnexpectedServer) and read details with errors.As.
 type Error struct {
 	// Server is the server the client talks to.
 	Server Server
