@@ -145,8 +145,7 @@ type absPayload struct {
 // refresh token when the answer did not repeat it.
 func (p *absPayload) session(c *Client, req *http.Request, resp *http.Response, old *Session) (*Session, error) {
 	if p.User.AccessToken == "" {
-		return nil, &Error{Server: Audiobookshelf, Method: req.Method, URL: redactURL(req.URL), StatusCode: resp.StatusCode,
-			Message: "the answer has no access token: Audiobookshelf 2.26 or later is required", kind: ErrUnexpectedServer}
+		return nil, c.newError(resp, req, ErrUnexpectedServer, "the answer has no access token: Audiobookshelf 2.26 or later is required")
 	}
 	s := &Session{Username: p.User.Username, Token: p.User.AccessToken}
 	if claims, ok := decodeJWT(s.Token); ok {
@@ -428,8 +427,7 @@ func absCreateKey(ctx context.Context, c *Client, r CreateAPIKeyRequest) (*Creat
 		return nil, err
 	}
 	if out.APIKey.APIKey == "" {
-		return nil, &Error{Server: Audiobookshelf, Method: http.MethodPost, URL: c.baseURL + absKeys, StatusCode: http.StatusOK,
-			Message: "the answer has no key", kind: ErrUnexpectedServer}
+		return nil, c.newError(cl.answer, cl.answer.Request, ErrUnexpectedServer, "the answer has no key")
 	}
 	return &CreatedAPIKey{APIKeyInfo: out.APIKey.info(), Secret: out.APIKey.APIKey}, nil
 }
@@ -508,8 +506,7 @@ func absGetStatus(ctx context.Context, c *Client) (*absStatus, error) {
 		return nil, err
 	}
 	if st.App != "audiobookshelf" {
-		return nil, &Error{Server: Audiobookshelf, Method: http.MethodGet, URL: c.baseURL + "status", StatusCode: http.StatusOK,
-			Message: "the answer is not Audiobookshelf's status", kind: ErrUnexpectedServer}
+		return nil, c.newError(cl.answer, cl.answer.Request, ErrUnexpectedServer, "the answer is not Audiobookshelf's status")
 	}
 	return &st, nil
 }
@@ -551,8 +548,7 @@ func absHealth(ctx context.Context, c *Client) (*Health, error) {
 		return nil, err
 	}
 	if !ping.Success {
-		return nil, &Error{Server: Audiobookshelf, Method: http.MethodGet, URL: c.baseURL + "ping", StatusCode: http.StatusOK,
-			Message: "ping did not answer success", kind: ErrUnavailable}
+		return nil, c.newError(cl.answer, cl.answer.Request, ErrUnavailable, "ping did not answer success")
 	}
 	cl = newCall(http.MethodGet, "healthcheck")
 	cl.noAuth = true
@@ -682,11 +678,11 @@ func (c *Client) StartOpenIDLogin(ctx context.Context, redirectURI string) (*Ope
 	cl.onResponse = func(resp *http.Response) error {
 		loc := resp.Header.Get("Location")
 		if resp.StatusCode < 300 || resp.StatusCode >= 400 || loc == "" {
-			return c.unexpected(resp, resp.Request, "expected a redirect to the identity provider", ErrUnexpectedServer)
+			return c.newError(resp, resp.Request, ErrUnexpectedServer, "expected a redirect to the identity provider")
 		}
 		u, err := resp.Request.URL.Parse(loc)
 		if err != nil {
-			return c.unexpected(resp, resp.Request, "the identity provider URL is not a URL", ErrUnexpectedServer)
+			return c.newError(resp, resp.Request, ErrUnexpectedServer, "the identity provider URL is not a URL")
 		}
 		l.AuthURL = u.String()
 		var pairs []string
@@ -700,7 +696,7 @@ func (c *Client) StartOpenIDLogin(ctx context.Context, redirectURI string) (*Ope
 			session = session || ck.Name == "connect.sid"
 		}
 		if !session {
-			return c.unexpected(resp, resp.Request, "the server set no session cookie for the OpenID flow", ErrUnexpectedServer)
+			return c.newError(resp, resp.Request, ErrUnexpectedServer, "the server set no session cookie for the OpenID flow")
 		}
 		l.cookies = strings.Join(pairs, "; ")
 		return nil
@@ -730,8 +726,7 @@ func (c *Client) FinishOpenIDLogin(ctx context.Context, l *OpenIDLogin, callback
 	}
 	q := u.Query()
 	if msg := q.Get("error"); msg != "" {
-		return nil, &Error{Server: Audiobookshelf, Method: "-", URL: redactURL(u), StatusCode: http.StatusUnauthorized,
-			Message: "the identity provider refused the sign-in: " + truncate(c.secrets.serverText(msg), 200), kind: ErrUnauthorized}
+		return nil, c.localError(ErrUnauthorized, "-", u, "the identity provider refused the sign-in: "+truncate(c.secrets.serverText(msg), 200))
 	}
 	if q.Get("state") != l.State {
 		return nil, configErr("FinishOpenIDLogin", "the state in the callback does not match this sign-in (a forged or stale callback)")

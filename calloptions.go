@@ -1,5 +1,11 @@
 package authclient
 
+import (
+	"net/url"
+
+	"github.com/google/go-querystring/query"
+)
+
 // ContentType sets the Content-Type of a call's request body: an
 // [io.Reader] or [BodyFunc] body is sent as application/octet-stream
 // without it. ct is validated like a [Header] value. It is a
@@ -72,4 +78,65 @@ func AuthenticateWith(a Authenticator) CallOption {
 // or take the response with [Client.Stream].
 func NoRedirect() CallOption {
 	return func(cl *call) error { cl.noRedirect = true; return nil }
+}
+
+// CallOption adjusts one [Client.Do] call.
+type CallOption func(*call) error
+
+// Query adds query parameters to a call. v is a struct encoded with
+// go-querystring (`url:"name,omitempty"` tags; see
+// https://pkg.go.dev/github.com/google/go-querystring/query) or a url.Values.
+func Query(v any) CallOption {
+	return func(cl *call) error {
+		var vals url.Values
+		switch q := v.(type) {
+		case nil:
+			return nil
+		case url.Values:
+			vals = q
+		default:
+			var err error
+			vals, err = query.Values(v)
+			if err != nil {
+				return &ConfigError{Setting: "Query", Problem: "cannot be encoded: " + err.Error(), Err: err}
+			}
+		}
+		if cl.query == nil {
+			if _, caller := v.(url.Values); !caller {
+				cl.query = vals // ours alone: use it as it is
+				return nil
+			}
+			cl.query = make(url.Values, len(vals))
+		}
+		for k, vs := range vals {
+			cl.query[k] = append(cl.query[k], vs...)
+		}
+		return nil
+	}
+}
+
+// Header sets a request header on one call. Names and values are validated
+// like [WithHeader], and values are masked like its values in the client's
+// errors and logs (among the most recently used credentials the client
+// keeps, not for the client's lifetime).
+func Header(name, value string) CallOption {
+	return func(cl *call) error {
+		if err := validateHeader("Header", name, value); err != nil {
+			return err
+		}
+		cl.setHeader(name, value)
+		cl.secrets = append(cl.secrets, headerSecrets(name, value)...)
+		return nil
+	}
+}
+
+// Idempotent marks a POST or PATCH call as safe to repeat, so it is retried
+// like a GET. Only use it when the operation really is idempotent.
+func Idempotent() CallOption {
+	return func(cl *call) error { cl.retry = true; return nil }
+}
+
+// NoRetry turns retries off for one call.
+func NoRetry() CallOption {
+	return func(cl *call) error { cl.retry = false; return nil }
 }

@@ -297,8 +297,7 @@ func comfyHealth(ctx context.Context, c *Client) (*Health, error) {
 		return nil, err
 	}
 	if d.Status == "" {
-		return nil, &Error{Server: ComfyUI, Method: http.MethodGet, URL: redactString(c.baseURL + "health"), StatusCode: http.StatusOK,
-			Message: "the answer has no status: is this ComfyUI's /health?", kind: ErrUnexpectedServer}
+		return nil, c.newError(cl.answer, cl.answer.Request, ErrUnexpectedServer, "the answer has no status: is this ComfyUI's /health?")
 	}
 	h := &ComfyUIHealth{QueuePending: int(d.Queue.Pending), QueueRunning: int(d.Queue.Running)}
 	var s string
@@ -366,7 +365,7 @@ func comfyProbe(ctx context.Context, c *Client) (*ServerInfo, error) {
 	if !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	st, err := comfySystemStats(ctx, c)
+	st, answer, err := comfySystemStats(ctx, c)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && errors.Is(e, ErrNotFound) {
@@ -376,8 +375,7 @@ func comfyProbe(ctx context.Context, c *Client) (*ServerInfo, error) {
 		return nil, err
 	}
 	if st.ComfyUIVersion == "" && len(st.Devices) == 0 {
-		return nil, &Error{Server: ComfyUI, Method: http.MethodGet, URL: redactString(c.baseURL + "system_stats"), StatusCode: http.StatusOK,
-			Message: "the answer is not ComfyUI's system stats", kind: ErrUnexpectedServer}
+		return nil, c.newError(answer, answer.Request, ErrUnexpectedServer, "the answer is not ComfyUI's system stats")
 	}
 	return &ServerInfo{Server: ComfyUI, Version: st.ComfyUIVersion}, nil
 }
@@ -495,7 +493,7 @@ func (c *Client) QueuePrompt(ctx context.Context, r QueuePromptRequest) (*Queued
 	if err := c.send(ctx, cl); err != nil {
 		var e *Error
 		var te *TransportError
-		if errors.As(err, &te) || errors.As(err, &e) && (e.StatusCode >= 500 || e.StatusCode < 300) {
+		if errors.As(err, &te) || errors.As(err, &e) && (e.StatusCode >= 500 || e.StatusCode >= 200 && e.StatusCode < 300) {
 			return &QueuedPrompt{PromptID: id}, err // it may have been queued
 		}
 		return nil, err // refused (4xx), or never sent
@@ -843,8 +841,7 @@ func (c *Client) PromptHistory(ctx context.Context, promptID string) (*PromptHis
 	}
 	raw, ok := all[promptID]
 	if !ok {
-		return nil, &Error{Server: ComfyUI, Method: http.MethodGet, URL: redactString(c.baseURL + p), StatusCode: http.StatusOK,
-			Message: "ComfyUI has no history for this prompt (still queued, never queued, or deleted)", kind: ErrNotFound}
+		return nil, c.newError(cl.answer, cl.answer.Request, ErrNotFound, "ComfyUI has no history for this prompt (still queued, never queued, or deleted)")
 	}
 	var d struct {
 		Outputs map[string]map[string]json.RawMessage `json:"outputs"`
@@ -915,10 +912,12 @@ func (c *Client) SystemStats(ctx context.Context) (*SystemStats, error) {
 	if err := c.comfyOnly("SystemStats"); err != nil {
 		return nil, err
 	}
-	return comfySystemStats(ctx, c)
+	st, _, err := comfySystemStats(ctx, c)
+	return st, err
 }
 
-func comfySystemStats(ctx context.Context, c *Client) (*SystemStats, error) {
+// comfySystemStats returns the stats and the answer they came in.
+func comfySystemStats(ctx context.Context, c *Client) (*SystemStats, *http.Response, error) {
 	var d struct {
 		System struct {
 			OS             string   `json:"os"`
@@ -933,7 +932,7 @@ func comfySystemStats(ctx context.Context, c *Client) (*SystemStats, error) {
 	cl := newCall(http.MethodGet, "system_stats")
 	cl.out = &comfyLenient{&d}
 	if err := c.send(ctx, cl); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s := &SystemStats{OS: d.System.OS, ComfyUIVersion: d.System.ComfyUIVersion, PythonVersion: d.System.PythonVersion,
 		PyTorchVersion: d.System.PyTorchVersion, RAMTotal: int64(d.System.RAMTotal), RAMFree: int64(d.System.RAMFree),
@@ -952,7 +951,7 @@ func comfySystemStats(ctx context.Context, c *Client) (*SystemStats, error) {
 		s.Devices = append(s.Devices, Device{Name: dev.Name, Type: dev.Type, Index: int(dev.Index),
 			VRAMTotal: int64(dev.VRAMTotal), VRAMFree: int64(dev.VRAMFree)})
 	}
-	return s, nil
+	return s, cl.answer, nil
 }
 
 // Interrupt stops execution on ComfyUI (POST /interrupt). With a promptID

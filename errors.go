@@ -1,8 +1,6 @@
 package authclient
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 	"time"
-	"unicode/utf8"
 )
 
 // Category sentinels. Every error the client returns for an HTTP answer is an
@@ -74,14 +71,16 @@ const maxMessage = 300
 
 // Error is the error returned for every HTTP answer the client treats as a
 // failure: a non-2xx status, a redirect it refused to follow, or a 2xx that
-// was not what was asked for (an HTML login page instead of JSON). Transport
-// failures (no answer at all) are [*TransportError] instead.
+// was not what was asked for (an HTML login page instead of JSON); and for
+// what the client decides about a call without an answer to report (it has
+// logged out, a key id is not in the list), whose StatusCode is 0.
+// Transport failures (no answer at all) are [*TransportError] instead.
 //
-// Error() prints the server, method, redacted URL, status and the server's
-// message; it never prints the body, headers or credentials. Match categories
-// with errors.Is (ErrUnauthorized, ErrForbidden, ErrNotFound, ErrRateLimited,
-// ErrUnavailable, ErrServer, ErrRedirect, ErrUnexpectedServer) and read
-// details with errors.As.
+// Error() prints the server, method, redacted URL, status (if any) and the
+// server's message; it never prints the body, headers or credentials. Match
+// categories with errors.Is (ErrUnauthorized, ErrForbidden, ErrNotFound,
+// ErrRateLimited, ErrUnavailable, ErrServer, ErrRedirect,
+// ErrUnexpectedServer) and read details with errors.As.
 type Error struct {
 	// Server is the server the client talks to.
 	Server Server
@@ -90,7 +89,11 @@ type Error struct {
 	// URL is the request URL with userinfo removed and credential-like query
 	// values replaced by "REDACTED".
 	URL string
-	// StatusCode is the HTTP status of the answer.
+	// StatusCode is the HTTP status of the answer; 0 when the client
+	// decided without an answer from the server (it has logged out, the
+	// session expired with no password to sign in again, a key id is not
+	// in the list, the identity provider refused a sign-in, a session token
+	// the server sent cannot be used).
 	StatusCode int
 	// Code is the server's machine-readable error code, when it sent one:
 	// Komga's "ERR_1034", ComfyUI's prompt error type, and similar.
@@ -122,11 +125,12 @@ type Error struct {
 }
 
 // Error returns "authclient: <server>: METHOD URL: STATUS: code: message
-// (hint)", saying each phrase once: a code or message that only repeats the
-// status text or each other (ComfyUI's {"error": "Unauthorized", "message":
-// …} on a 401 Unauthorized, Khoj's {"detail": "Forbidden"} on a 403) is
-// left out, compared case-insensitively and without surrounding white
-// space or a final period.
+// (hint)", without the STATUS when StatusCode is 0 (the client decided
+// without an answer), saying each phrase once: a code or message that only
+// repeats the status text or each other (ComfyUI's {"error":
+// "Unauthorized", "message": …} on a 401 Unauthorized, Khoj's {"detail":
+// "Forbidden"} on a 403) is left out, compared case-insensitively and
+// without surrounding white space or a final period.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString("authclient: ")
@@ -137,12 +141,15 @@ func (e *Error) Error() string {
 	b.WriteString(e.Method)
 	b.WriteByte(' ')
 	b.WriteString(e.URL)
-	b.WriteString(": ")
-	b.WriteString(strconv.Itoa(e.StatusCode))
-	status := http.StatusText(e.StatusCode)
-	if status != "" {
-		b.WriteByte(' ')
-		b.WriteString(status)
+	var status string
+	if e.StatusCode != 0 {
+		b.WriteString(": ")
+		b.WriteString(strconv.Itoa(e.StatusCode))
+		status = http.StatusText(e.StatusCode)
+		if status != "" {
+			b.WriteByte(' ')
+			b.WriteString(status)
+		}
 	}
 	if e.Location != "" {
 		b.WriteString(" to ")
@@ -203,6 +210,47 @@ func (e Error) LogValue() slog.Value {
 // ErrRedirect or ErrUnexpectedServer.
 func (e *Error) Is(target error) bool {
 	return target != nil && target == e.kind
+}
+
+// newError is the one constructor of an [*Error] for an answer the server
+// sent: StatusCode is the answer's status, Method and URL are req's (the
+// URL redacted), and msg, the client's reading of the answer, has the
+// client's credentials masked. Every failed or unusable answer becomes an
+// error here.
+func (c *Client) newError(resp *http.Response, req *http.Request, kind error, msg string) *Error {
+	return &Error{
+		Server:     c.spec.server,
+		Method:     req.Method,
+		URL:        c.redactedURL(req.URL),
+		StatusCode: resp.StatusCode,
+		Message:    c.secrets.scrub(msg),
+		kind:       kind,
+	}
+}
+
+// localError is the one constructor of an [*Error] the client decides on
+// without an answer to report (it has logged out, a key id is not in the
+// list, …): StatusCode is 0, never a status the server did not send.
+// method is "-" when no request is concerned; u is the URL the error is
+// about (nil: the base URL), redacted; msg has the client's credentials
+// masked.
+func (c *Client) localError(kind error, method string, u *url.URL, msg string) *Error {
+	if u == nil {
+		u = c.base
+	}
+	return &Error{
+		Server:  c.spec.server,
+		Method:  method,
+		URL:     c.redactedURL(u),
+		Message: c.secrets.scrub(msg),
+		kind:    kind,
+	}
+}
+
+// endpoint is the URL of path, relative to the base URL, for errors about
+// an endpoint that are not about one request.
+func (c *Client) endpoint(path string) *url.URL {
+	return c.base.JoinPath(path)
 }
 
 // UnsupportedError is returned for an operation the configured server does not
@@ -311,369 +359,4 @@ func newTransportError(server Server, method, redactedURL string, err error) err
 		}
 	}
 	return te
-}
-
-// errorBody is the union of the error shapes the four servers use.
-type errorBody struct {
-	Status     json.RawMessage `json:"status"` // Spring Boot's shape has it; its "error" is then only the reason phrase
-	Message    *string         `json:"message"`
-	Error      json.RawMessage `json:"error"`
-	Detail     json.RawMessage `json:"detail"`
-	Violations []struct {
-		FieldName string `json:"fieldName"`
-		Message   string `json:"message"`
-	} `json:"violations"`
-}
-
-// parseErrorBody extracts the server's message and code from an error body of
-// any of the shapes the servers use: Spring Boot's {"message": …} (Komga),
-// Komga's {"violations": […]}, {"error": "…"} (Audiobookshelf, ComfyUI),
-// {"error": {"type", "message"}} (ComfyUI prompt validation), FastAPI's
-// {"detail": "…"} or {"detail": […{"msg"}]} (Khoj), plain text, and HTML error
-// pages, cleaned to one line. It never fails: unknown shapes give an empty
-// message. The client itself uses [rawErrorBody] and masks its secrets
-// before cleaning (see [secretSet.serverText]).
-func parseErrorBody(contentType string, body []byte) (message, code string) {
-	message, code = rawErrorBody(contentType, body)
-	return cleanText(message), cleanText(code)
-}
-
-// rawErrorBody is parseErrorBody without the cleaning: the text as the
-// server wrote it, so that masking sees a secret in the form it was
-// echoed in.
-func rawErrorBody(contentType string, body []byte) (message, code string) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return "", ""
-	}
-	if body[0] == '{' {
-		var eb errorBody
-		if json.Unmarshal(body, &eb) == nil {
-			return fromErrorBody(&eb)
-		}
-	}
-	if bytes.HasPrefix(body, []byte("<")) {
-		return htmlText(body), ""
-	}
-	if strings.Contains(contentType, "html") && bytes.Contains(body, []byte("</")) {
-		return htmlText(body), ""
-	}
-	if strings.Contains(contentType, "json") || body[0] == '[' || body[0] == '{' {
-		return "", ""
-	}
-	return string(body), ""
-}
-
-// maxRawText bounds the server text the client masks and cleans.
-const maxRawText = 8 << 10
-
-// serverText makes text from a server safe to print. The client's secrets
-// are masked first, in the text as it came: cleaning would change the form
-// of a secret (folding "correct  horse" into "correct horse") and the mask
-// would miss it. Then the text is cleaned to one line, masked again (the
-// folded form of a secret, whatever white space the echo put in it) and
-// bounded. Every cut comes after a masking, except the first bound on the
-// raw text, and a secret cut there is masked by its start.
-func (s *secretSet) serverText(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	t := cleanText(s.scrub(truncate(raw, maxRawText)))
-	return truncate(s.scrub(t), 4*maxMessage)
-}
-
-func fromErrorBody(eb *errorBody) (message, code string) {
-	if len(eb.Violations) > 0 {
-		parts := make([]string, 0, len(eb.Violations))
-		for _, v := range eb.Violations {
-			if v.FieldName != "" {
-				parts = append(parts, v.FieldName+": "+v.Message)
-			} else {
-				parts = append(parts, v.Message)
-			}
-		}
-		return strings.Join(parts, "; "), ""
-	}
-	var errText string
-	if len(eb.Error) > 0 {
-		var s string
-		var obj struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
-		}
-		switch {
-		case json.Unmarshal(eb.Error, &s) == nil:
-			errText = s
-		case json.Unmarshal(eb.Error, &obj) == nil:
-			code = obj.Type
-			errText = obj.Message
-		}
-	}
-	switch {
-	case eb.Message != nil && *eb.Message != "":
-		message = *eb.Message
-		if code == "" && errText != "" && errText != message && len(eb.Status) == 0 {
-			// ComfyUI's 401: {"error": "Unauthorized", "message": "Invalid or missing API key…"}.
-			code = errText
-		}
-	case errText != "":
-		message = errText
-	case len(eb.Detail) > 0:
-		message = detailText(eb.Detail)
-	}
-	if code == "" && isKomgaCode(message) {
-		code = message
-	}
-	return message, code
-}
-
-// detailText flattens FastAPI's "detail", a string or a list of
-// {"loc", "msg"} validation errors.
-func detailText(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var list []struct {
-		Loc []any  `json:"loc"`
-		Msg string `json:"msg"`
-	}
-	if json.Unmarshal(raw, &list) != nil {
-		return ""
-	}
-	parts := make([]string, 0, len(list))
-	for _, d := range list {
-		loc := make([]string, 0, len(d.Loc))
-		for _, l := range d.Loc {
-			loc = append(loc, fmt.Sprint(l))
-		}
-		if len(loc) > 0 {
-			parts = append(parts, strings.Join(loc, ".")+": "+d.Msg)
-		} else {
-			parts = append(parts, d.Msg)
-		}
-	}
-	return strings.Join(parts, "; ")
-}
-
-// isKomgaCode reports whether s looks like a Komga error code (ERR_ and four digits).
-func isKomgaCode(s string) bool {
-	if len(s) != 8 || !strings.HasPrefix(s, "ERR_") {
-		return false
-	}
-	for _, c := range s[4:] {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// htmlText returns the raw text of a small HTML error page: the contents
-// of its first non-blank <pre> (Express), else its <title>, else its <h1>,
-// else nothing.
-func htmlText(body []byte) string {
-	lower := bytes.ToLower(body)
-	for _, tag := range []string{"pre", "title", "h1"} {
-		open := bytes.Index(lower, []byte("<"+tag))
-		if open < 0 {
-			continue
-		}
-		start := bytes.IndexByte(lower[open:], '>')
-		if start < 0 {
-			continue
-		}
-		start += open + 1
-		end := bytes.Index(lower[start:], []byte("</"+tag))
-		if end < 0 {
-			continue
-		}
-		if t := string(body[start : start+end]); cleanText(t) != "" {
-			return t
-		}
-	}
-	return ""
-}
-
-// cleanText makes server text safe to print on one line: valid UTF-8, no
-// control characters, runs of space folded. It does not bound the length:
-// callers truncate, after masking secrets.
-func cleanText(s string) string {
-	if s == "" {
-		return ""
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	var b strings.Builder
-	space := false
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == ' ' || (r >= 0x80 && r < 0xa0) {
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
-}
-
-// parseRetryAfter parses a Retry-After value, either delay-seconds or an
-// HTTP date (relative to now). It reports false for a missing or malformed
-// value; a date in the past gives 0, true.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if v[0] >= '0' && v[0] <= '9' {
-		n, err := strconv.ParseUint(v, 10, 63)
-		if err != nil {
-			// Too large to represent: treat as "a very long time".
-			if errors.Is(err, strconv.ErrRange) {
-				return maxDuration, true
-			}
-			return 0, false
-		}
-		if n > uint64(maxDuration/time.Second) {
-			return maxDuration, true
-		}
-		return time.Duration(n) * time.Second, true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	if d := t.Sub(now); d > 0 {
-		return d, true
-	}
-	return 0, true
-}
-
-const maxDuration = time.Duration(1<<63 - 1)
-
-// credentialParams are the query parameters whose values are redacted from
-// every URL the client prints or logs.
-var credentialParams = map[string]bool{
-	"api_key": true, "apikey": true, "key": true, "token": true,
-	"access_token": true, "refresh_token": true, "password": true,
-	"secret": true, "code": true, "code_verifier": true, "signature": true,
-	"client_secret": true, "state": true, "id_token": true, "api-key": true,
-	"auth_token": true, "session": true, "jwt": true,
-}
-
-// redactURL renders u for error messages and logs: userinfo removed, the
-// values of credential-like query parameters replaced by REDACTED, and the
-// fragment dropped.
-func redactURL(u *url.URL) string {
-	if u == nil {
-		return ""
-	}
-	// url.URL.String escapes what needs it (a host with "%" in an IPv6
-	// zone, say); userinfo, an opaque part and the fragment are left out.
-	v := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path, RawPath: u.RawPath, RawQuery: redactQuery(u.RawQuery)}
-	return v.String()
-}
-
-// redactQuery redacts credential values in a raw query string, keeping the
-// order and the other values as they were. A value that is itself a URL
-// with a query (a sign-in page's next=, a redirect_uri) has that nested
-// query redacted too: Khoj's 303 to /login?next=<the original URL> carries
-// the token of an unauthenticated DELETE /auth/token?token=… that way.
-func redactQuery(raw string) string {
-	return redactQueryDepth(raw, 0)
-}
-
-// maxNestedURLs bounds how deep redactQuery looks into URLs inside query
-// values.
-const maxNestedURLs = 3
-
-func redactQueryDepth(raw string, depth int) string {
-	if !queryHasCredential(raw, depth) {
-		return raw
-	}
-	parts := strings.Split(raw, "&")
-	for i, p := range parts {
-		k, v, hasValue := strings.Cut(p, "=")
-		if !hasValue {
-			continue
-		}
-		name, err := url.QueryUnescape(k)
-		if err != nil {
-			name = k
-		}
-		if credentialParams[strings.ToLower(name)] {
-			parts[i] = k + "=REDACTED"
-		} else if nv, ok := redactNestedURL(v, depth); ok {
-			parts[i] = k + "=" + nv
-		}
-	}
-	return strings.Join(parts, "&")
-}
-
-// redactNestedURL redacts the query of a query value that is itself a URL
-// with a query, and returns it re-encoded; ok is false when nothing needed
-// redacting. A value that cannot be decoded but might hide a nested query
-// is replaced by REDACTED rather than risk printing a secret.
-func redactNestedURL(v string, depth int) (string, bool) {
-	if depth >= maxNestedURLs || !mayNestQuery(v) {
-		return v, false
-	}
-	dec, err := url.QueryUnescape(v)
-	if err != nil {
-		return "REDACTED", true
-	}
-	before, q, ok := strings.Cut(dec, "?")
-	if !ok {
-		return v, false
-	}
-	red := redactQueryDepth(q, depth+1)
-	if red == q {
-		return v, false
-	}
-	return url.QueryEscape(before + "?" + red), true
-}
-
-// mayNestQuery reports whether a raw query value may hold a URL with a
-// query: a "?", escaped or not.
-func mayNestQuery(v string) bool {
-	return strings.Contains(v, "?") || strings.Contains(v, "%3F") || strings.Contains(v, "%3f")
-}
-
-// queryHasCredential reports whether a raw query string has a credential
-// parameter, or (above the depth limit) a value that may nest one.
-func queryHasCredential(raw string, depth int) bool {
-	for raw != "" {
-		var p string
-		p, raw, _ = strings.Cut(raw, "&")
-		k, v, _ := strings.Cut(p, "=")
-		if name, err := url.QueryUnescape(k); err == nil {
-			k = name
-		}
-		if credentialParams[strings.ToLower(k)] || depth < maxNestedURLs && mayNestQuery(v) {
-			return true
-		}
-	}
-	return false
-}
-
-// redactString parses s as a URL and redacts it; text that is not a URL is
-// returned as a fixed placeholder rather than risk printing a secret.
-func redactString(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		return "(unparseable URL)"
-	}
-	return redactURL(u)
 }

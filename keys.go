@@ -209,8 +209,7 @@ func (c *Client) RotateAPIKey(ctx context.Context, oldID string, r CreateAPIKeyR
 		return nil, err
 	}
 	if old == nil {
-		return nil, &Error{Server: c.spec.server, Method: "-", URL: c.baseURL, StatusCode: 404,
-			Message: "no API key with that id", kind: ErrNotFound}
+		return nil, c.localError(ErrNotFound, "-", nil, "no API key with that id")
 	}
 	if r.Inactive {
 		return nil, configErr("CreateAPIKeyRequest.Inactive", "a rotated key is created active (deactivate it afterwards with SetAPIKeyActive)")

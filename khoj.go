@@ -260,20 +260,20 @@ func khojCheckAuth(ctx context.Context, c *Client) error {
 	cl := newCall(http.MethodGet, khojHealthPath)
 	cl.onResponse = func(resp *http.Response) error {
 		if err := expectJSON(resp); err != nil {
-			return c.unexpected(resp, resp.Request, err.Error(), ErrUnauthorized)
+			return c.newError(resp, resp.Request, ErrUnauthorized, err.Error())
 		}
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 		var m map[string]json.RawMessage
 		if json.Unmarshal(body, &m) != nil {
-			return c.unexpected(resp, resp.Request, "the answer is not Khoj's /api/health status", ErrUnexpectedServer)
+			return c.newError(resp, resp.Request, ErrUnexpectedServer, "the answer is not Khoj's /api/health status")
 		}
 		if _, ok := m["email"]; ok {
 			return nil
 		}
 		if _, ok := m["detail"]; !ok {
-			return c.unexpected(resp, resp.Request, "the answer is not Khoj's /api/health status", ErrUnexpectedServer)
+			return c.newError(resp, resp.Request, ErrUnexpectedServer, "the answer is not Khoj's /api/health status")
 		}
-		e := c.unexpected(resp, resp.Request, "not signed in: the answer has no e-mail", ErrUnauthorized)
+		e := c.newError(resp, resp.Request, ErrUnauthorized, "not signed in: the answer has no e-mail")
 		e.Body = body
 		return e
 	}
@@ -414,8 +414,7 @@ func khojCreateKey(ctx context.Context, c *Client, r CreateAPIKeyRequest) (*Crea
 		return nil, khojNoAuthRoutes(err, "CreateAPIKey")
 	}
 	if d.Token == "" {
-		return nil, &Error{Server: Khoj, Method: http.MethodPost, URL: redactString(c.baseURL + khojTokens), StatusCode: http.StatusOK,
-			Message: "the answer has no token", kind: ErrUnexpectedServer}
+		return nil, c.newError(cl.answer, cl.answer.Request, ErrUnexpectedServer, "the answer has no token")
 	}
 	c.secrets.add(d.Token)
 	return &CreatedAPIKey{APIKeyInfo: APIKeyInfo{ID: khojFingerprint(d.Token), Name: d.Name, Active: true}, Secret: d.Token}, nil
@@ -449,8 +448,7 @@ func khojDeleteKey(ctx context.Context, c *Client, id string) error {
 	}
 	token := khojFind(list, id)
 	if token == "" {
-		return &Error{Server: Khoj, Method: "-", URL: redactString(c.baseURL + khojTokens), StatusCode: http.StatusNotFound,
-			Message: "no API token with that id among the user's tokens", kind: ErrNotFound}
+		return c.localError(ErrNotFound, "-", c.endpoint(khojTokens), "no API token with that id among the user's tokens")
 	}
 	c.secrets.add(token)
 	cl := khojTokenCall(http.MethodDelete) // retried: deleting twice is harmless
@@ -463,8 +461,7 @@ func khojDeleteKey(ctx context.Context, c *Client, id string) error {
 		return khojRenameOp(err, "DeleteAPIKey")
 	}
 	if khojFind(list, token) != "" {
-		return &Error{Server: Khoj, Method: http.MethodDelete, URL: redactString(c.baseURL + khojTokens + "?token=x"), StatusCode: http.StatusOK,
-			Message: "Khoj answered 200, but the token is still listed", kind: ErrUnexpectedServer}
+		return c.newError(cl.answer, cl.answer.Request, ErrUnexpectedServer, "Khoj accepted the deletion, but the token is still listed")
 	}
 	return nil
 }
@@ -515,8 +512,7 @@ func khojGetMetadata(ctx context.Context, c *Client, op string) (*khojMetadataDT
 		return nil, khojNoAuthRoutes(err, op)
 	}
 	if d.Google == nil {
-		return nil, &Error{Server: Khoj, Method: http.MethodGet, URL: redactString(c.baseURL + khojMetadata), StatusCode: http.StatusOK,
-			Message: "the answer is not Khoj's OAuth metadata", kind: ErrUnexpectedServer}
+		return nil, c.newError(cl.answer, cl.answer.Request, ErrUnexpectedServer, "the answer is not Khoj's OAuth metadata")
 	}
 	return &d, nil
 }
@@ -566,8 +562,7 @@ func khojProbe(ctx context.Context, c *Client) (*ServerInfo, error) {
 		return nil, err
 	}
 	if u := d.user(); !u.Khoj.Anonymous {
-		return nil, &Error{Server: Khoj, Method: http.MethodGet, URL: redactString(c.baseURL + khojUserInfo), StatusCode: http.StatusOK,
-			Message: "no /auth routes, but /api/v1/user is not the anonymous default user", kind: ErrUnexpectedServer}
+		return nil, c.newError(cl.answer, cl.answer.Request, ErrUnexpectedServer, "no /auth routes, but /api/v1/user is not the anonymous default user")
 	}
 	return &ServerInfo{Server: Khoj, Version: d.KhojVersion, Anonymous: true}, nil
 }
@@ -683,7 +678,7 @@ func (c *Client) VerifyMagicLink(ctx context.Context, email, code string) error 
 	}
 	cl.onResponse = func(resp *http.Response) error {
 		if resp.StatusCode < 300 || resp.StatusCode >= 400 {
-			return c.unexpected(resp, resp.Request, "expected a redirect with a session cookie", ErrUnexpectedServer)
+			return c.newError(resp, resp.Request, ErrUnexpectedServer, "expected a redirect with a session cookie")
 		}
 		for _, ck := range resp.Cookies() {
 			if ck.Name == khojSpec.sessionCookie && ck.Value != "" && ck.Value != "null" && ck.MaxAge >= 0 {
@@ -692,7 +687,7 @@ func (c *Client) VerifyMagicLink(ctx context.Context, email, code string) error 
 			}
 		}
 		if session == nil || session.validate() != nil {
-			return c.unexpected(resp, resp.Request, "the code was accepted, but the answer sets no usable session cookie", ErrUnexpectedServer)
+			return c.newError(resp, resp.Request, ErrUnexpectedServer, "the code was accepted, but the answer sets no usable session cookie")
 		}
 		return nil
 	}

@@ -375,6 +375,8 @@ func TestKhojDeleteTokenStillListed(t *testing.T) {
 	var e *Error
 	require.ErrorAs(t, err, &e)
 	assert.Contains(t, e.Message, "still listed")
+	assert.Equal(t, http.MethodDelete, e.Method, "the answer to the DELETE, with the status the server sent")
+	assert.Equal(t, http.StatusOK, e.StatusCode)
 	assertNoSecret(t, err, doomed, tok)
 }
 

@@ -162,7 +162,7 @@ func komgaSessionCall(ctx context.Context, c *Client, cl *call, username string)
 		}
 		c.secrets.add(s.Token, s.RememberMe) // masked from the moment they arrive
 		if s.Token == "" {
-			return c.unexpected(resp, resp.Request, "signed in, but the answer has no X-Auth-Token session header (is this Komga 0.132 or later?)", ErrUnexpectedServer)
+			return c.newError(resp, resp.Request, ErrUnexpectedServer, "signed in, but the answer has no X-Auth-Token session header (is this Komga 0.132 or later?)")
 		}
 		return nil
 	}
@@ -307,8 +307,7 @@ func komgaProbe(ctx context.Context, c *Client) (*ServerInfo, error) {
 		return nil, err
 	}
 	if claim.IsClaimed == nil {
-		return nil, &Error{Server: Komga, Method: http.MethodGet, URL: c.baseURL + "api/v1/claim", StatusCode: http.StatusOK,
-			Message: "the answer is not Komga's claim status", kind: ErrUnexpectedServer}
+		return nil, c.newError(cl.answer, cl.answer.Request, ErrUnexpectedServer, "the answer is not Komga's claim status")
 	}
 	return &ServerInfo{Server: Komga, Initialized: *claim.IsClaimed}, nil
 }
@@ -335,7 +334,7 @@ func (c *Client) ConvertSessionToCookie(ctx context.Context) (*http.Cookie, erro
 			}
 		}
 		if cookie == nil {
-			return c.unexpected(resp, resp.Request, "the answer sets no KOMGA-SESSION cookie", ErrUnexpectedServer)
+			return c.newError(resp, resp.Request, ErrUnexpectedServer, "the answer sets no KOMGA-SESSION cookie")
 		}
 		return nil
 	}

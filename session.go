@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -247,12 +248,11 @@ func (a *sessionAuth) Reauthenticate(ctx context.Context, rejected *http.Request
 // [Client.Logout]: it matches [ErrUnauthorized], and the client does not
 // sign in again by itself.
 func (a *sessionAuth) loggedOutErr(req *http.Request) error {
-	method, u := "-", a.c.baseURL
+	method, u := "-", (*url.URL)(nil)
 	if req != nil {
-		method, u = req.Method, redactURL(req.URL)
+		method, u = req.Method, req.URL
 	}
-	return &Error{Server: a.c.spec.server, Method: method, URL: u, StatusCode: http.StatusUnauthorized,
-		Message: "the client has logged out; call Login to sign in again", kind: ErrUnauthorized}
+	return a.c.localError(ErrUnauthorized, method, u, "the client has logged out; call Login to sign in again")
 }
 
 func (a *sessionAuth) acquire(ctx context.Context) error {
@@ -357,8 +357,7 @@ func (a *sessionAuth) renewLocked(ctx context.Context, cur *Session, rejected bo
 		if cur != nil && !rejected && cur.Token != "" {
 			return cur, nil // expiry unknown to be past: let the server decide
 		}
-		return nil, &Error{Server: a.c.spec.server, StatusCode: http.StatusUnauthorized, Method: "-", URL: a.c.baseURL,
-			Message: "the session has expired and there is no password to sign in again", kind: ErrUnauthorized}
+		return nil, a.c.localError(ErrUnauthorized, "-", nil, "the session has expired and there is no password to sign in again")
 	}
 	s, err := a.d.login(ctx, a.c, a.username, a.password, a.rememberMe)
 	if err != nil {
@@ -376,8 +375,7 @@ func (a *sessionAuth) renewLocked(ctx context.Context, cur *Session, rejected bo
 func (a *sessionAuth) store(s *Session) (*Session, error) {
 	a.c.secrets.add(s.Token, s.RefreshToken, s.RememberMe) // masked even when refused
 	if err := checkSessionTokens(s); err != nil {
-		return nil, &Error{Server: a.c.spec.server, Method: "-", URL: a.c.baseURL, StatusCode: http.StatusOK,
-			Message: "the server sent a session token that " + err.Error() + "; not using it", kind: ErrUnexpectedServer}
+		return nil, a.c.localError(ErrUnexpectedServer, "-", nil, "the server sent a session token that "+err.Error()+"; not using it")
 	}
 	s.Server = a.c.spec.server
 	if s.Username == "" {

@@ -1,0 +1,353 @@
+package authclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// Context markers, set only on the calls that need them so ordinary calls
+// allocate nothing for them.
+type ctxKey int
+
+const (
+	keyNoRetry ctxKey = iota
+	keyNoRedirect
+	keyBody // the call's *reqBody, for a streamed body
+)
+
+// call describes one API call.
+type call struct {
+	method string
+	path   string // relative to the base URL, escaped, no leading slash
+	query  url.Values
+	body   []byte
+	rbody  *reqBody // a streamed body (io.Reader, BodyFunc, *Form); body is then nil
+	ctype  string
+	header http.Header // extra headers for this call
+	out    any
+	w      io.Writer // receives the raw 2xx body instead of out (see stream.go)
+	meta   *Meta     // filled from every answer (ResponseMeta)
+	keep   bool      // Stream: hand the live response over in resp
+	resp   *http.Response
+	answer *http.Response // the last answer, for an error found in it after send returns (see newError)
+
+	auth       Authenticator // overrides the client's; with noAuth unused
+	noAuth     bool
+	retry      bool // safe to repeat (set from the method, or by the operation)
+	noRedirect bool // follow no redirect at all; a 3xx is then the answer
+	noReauth   bool
+
+	// onResponse sees a successful answer before its body is decoded.
+	onResponse func(resp *http.Response) error
+	// onError may adjust the error built for a failed answer.
+	onError func(e *Error)
+
+	limit io.LimitedReader // bounds the decoded answer
+
+	secrets []string // credentials this call carries (Header values)
+
+	page pageOptions // PageSize; only Paginate reads it
+}
+
+func newCall(method, path string) *call {
+	return &call{method: method, path: path, retry: idempotent(method)}
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// jsonBody sets v, marshalled once, as the call's JSON body; the bytes are
+// replayed as they are on every attempt.
+func (cl *call) jsonBody(v any) error {
+	switch b := v.(type) {
+	case nil:
+		return nil
+	case BodyFunc, func() (io.ReadCloser, error), *Form, io.Reader:
+		return cl.streamBody(v)
+	case json.RawMessage:
+		cl.body = b
+	case []byte:
+		cl.body = b
+	default:
+		data, err := json.Marshal(v)
+		if err != nil {
+			return &ConfigError{Setting: "request body", Problem: "cannot be encoded as JSON: " + err.Error(), Err: err}
+		}
+		cl.body = data
+	}
+	cl.ctype = "application/json"
+	return nil
+}
+
+func (cl *call) setHeader(name, value string) {
+	if cl.header == nil {
+		cl.header = http.Header{}
+	}
+	cl.header[http.CanonicalHeaderKey(name)] = []string{value}
+}
+
+// send runs a call: builds the request, authenticates it, runs it through
+// the retry layer and turns the answer into a result or an error. After an
+// ErrUnauthorized answer it asks a Reauthenticator to renew the credential
+// and replays the call once.
+func (c *Client) send(ctx context.Context, cl *call) error {
+	if ctx == nil {
+		return configErr("context", "is nil (use context.Background())")
+	}
+	auth := cl.auth
+	if auth == nil {
+		auth = c.authenticator()
+	}
+	if cl.noAuth {
+		auth = nil
+	}
+	if cl.auth != nil {
+		c.secrets.add(secretsOf(cl.auth)...) // a sign-in's Basic, a key being verified
+	}
+	if len(cl.secrets) > 0 {
+		c.secrets.add(cl.secrets...)
+	}
+	for replayed := false; ; replayed = true {
+		req, err := c.newRequest(ctx, cl)
+		if err != nil {
+			return err
+		}
+		if err := c.authorize(req.Request, auth, cl); err != nil {
+			return err
+		}
+		err = c.do(req, cl)
+		if err == nil || replayed || cl.noReauth || !errors.Is(err, ErrUnauthorized) || !cl.rbody.canReplay() {
+			// A body that cannot be sent again is not replayed: the
+			// rejection is the answer.
+			c.diagnose(err, auth, req.Request)
+			return err
+		}
+		renewed, rerr := c.reauthenticate(ctx, auth, req.Request)
+		if rerr != nil {
+			// The renewal's own failure (wrong password, rate limit, no
+			// network) says more than the rejection that triggered it.
+			return rerr
+		}
+		if !renewed {
+			c.diagnose(err, auth, req.Request)
+			return err
+		}
+	}
+}
+
+// newRequest builds the retryable request for a call.
+func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Request, error) {
+	if !cl.retry {
+		ctx = context.WithValue(ctx, keyNoRetry, true)
+	}
+	if cl.noRedirect {
+		ctx = context.WithValue(ctx, keyNoRedirect, true)
+	}
+	var u string
+	if len(cl.query) > 0 {
+		u = c.baseURL + cl.path + "?" + cl.query.Encode() // one concatenation, one allocation
+	} else {
+		u = c.baseURL + cl.path
+	}
+	var body any
+	building := false
+	if cl.body != nil {
+		body = cl.body
+	} else if cl.rbody != nil {
+		ctx = context.WithValue(ctx, keyBody, cl.rbody)
+		building = true
+		body = cl.rbody.readerFunc(&building)
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, cl.method, u, body)
+	if err != nil {
+		return nil, &ConfigError{Setting: "request", Problem: "cannot build " + cl.method + " " + redactString(u), Err: err}
+	}
+	if building {
+		building = false                    // from now on each call of the ReaderFunc is an attempt
+		req.ContentLength = cl.rbody.length // -1, unknown: sent chunked, without net/http's probe read
+		if req.ContentLength == 0 {
+			req.ContentLength = -1 // 0 with a body would make net/http probe it by reading
+		}
+	}
+	h := req.Header
+	for k, v := range c.headers {
+		h[k] = v[:len(v):len(v)] // shared, but an append can never write into it
+	}
+	if cl.ctype != "" {
+		h["Content-Type"] = []string{cl.ctype}
+	}
+	for k, v := range cl.header {
+		h[k] = v
+	}
+	return req, nil
+}
+
+// do runs one request through the retry layer and checks the answer.
+func (c *Client) do(req *retryablehttp.Request, cl *call) error {
+	resp, err := c.rc.Do(req)
+	if err != nil {
+		if resp != nil {
+			drainClose(resp.Body)
+		}
+		if berr := cl.rbody.failure(); berr != nil {
+			err = fmt.Errorf("reading the request body: %w", berr)
+		} else if ctxErr := req.Context().Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			err = ctxErr
+		}
+		return c.transportError(req.Method, req.URL, err)
+	}
+	cl.answer = resp
+	if cl.meta != nil {
+		cl.meta.StatusCode, cl.meta.Header = resp.StatusCode, resp.Header
+	}
+	defer closeUnlessKept(cl, resp)
+	if cl.noRedirect && resp.StatusCode >= 300 && resp.StatusCode < 400 && !c.redirectsToErrorPage(resp, req.Request) {
+		// The caller asked for the redirect itself (a sign-in that answers
+		// with a cookie and a Location); onResponse reads it.
+		if cl.onResponse != nil {
+			return cl.onResponse(resp)
+		}
+		cl.resp = resp
+		return nil
+	}
+	if err := c.checkResponse(resp, req.Request); err != nil {
+		var e *Error
+		if cl.onError != nil && errors.As(err, &e) {
+			cl.onError(e)
+		}
+		return err
+	}
+	if cl.onResponse != nil {
+		if err := cl.onResponse(resp); err != nil {
+			return err
+		}
+	}
+	if cl.keep {
+		cl.resp = resp
+		return nil
+	}
+	if cl.w != nil {
+		return c.copyBody(cl.w, resp, req.Request)
+	}
+	// net/http sets Request.Response on a request it made to follow a
+	// redirect.
+	redirected := resp.Request != nil && resp.Request.Response != nil
+	if cl.out == nil && !redirected {
+		return nil
+	}
+	// An HTML page where JSON was expected, or at the end of a redirect
+	// (an API answers its own URL), is a sign-in page served in its place.
+	if err := expectJSON(resp); err != nil {
+		return c.newError(resp, req.Request, ErrUnauthorized, err.Error())
+	}
+	if cl.out == nil {
+		return nil
+	}
+	cl.limit = io.LimitedReader{R: resp.Body, N: maxJSONResponseLength} // in the call: no allocation
+	dec := json.NewDecoder(&cl.limit)
+	if err := dec.Decode(cl.out); err != nil {
+		msg := "decoding the JSON answer: " + err.Error()
+		if errors.Is(err, io.EOF) {
+			msg = "the answer has an empty body where JSON was expected"
+		}
+		return c.newError(resp, req.Request, ErrUnexpectedServer, msg)
+	}
+	return nil
+}
+
+// Do calls any endpoint of the server with the client's authentication,
+// retries and error handling, for endpoints the SDK has no method for.
+//
+// path is resolved relative to the base URL (a leading "/" is ignored, so
+// "/api/v1/libraries" on a client for "https://host/komga/" goes to
+// "https://host/komga/api/v1/libraries"); it may not contain "." or ".."
+// segments, in any encoding a server or proxy may decode ("%2e%2e",
+// "..%2f", "%252e%252e", "..%5c", "..;"), nor encoded control characters,
+// nor be an absolute URL.
+//
+// in is the request body:
+//   - nil: none;
+//   - a []byte or json.RawMessage: sent as it is, as JSON, and replayed on
+//     retries without copying;
+//   - an [io.Reader]: sent as it is, streamed, never buffered or closed, as
+//     application/octet-stream unless [ContentType] says otherwise. It is
+//     replayed on a retry or after a renewed sign-in only if it is an
+//     [io.Seeker] (each attempt seeks back to where it was when the call
+//     started); any other reader is sent once: once it was read from, the
+//     call is not retried, and an ErrUnauthorized answer is returned rather
+//     than replayed;
+//   - a [BodyFunc]: called for each attempt, like [http.Request.GetBody];
+//   - a [*Form]: a multipart upload, streamed;
+//   - anything else: encoded as JSON.
+//
+// A read error of the body fails the call with a [*TransportError] that
+// unwraps to it, and the call is not retried.
+//
+// out receives the answer: nil discards it; an [io.Writer] receives the raw
+// 2xx body, streamed with io.Copy and not checked for JSON (for downloads);
+// anything else is a pointer the JSON answer is decoded into. For the live
+// response (server-sent events, a body to read at the caller's pace) use
+// [Client.Stream]; for the status and headers, [ResponseMeta].
+//
+// GET, HEAD, PUT and DELETE calls are retried; POST and PATCH only with
+// [Idempotent].
+//
+// Errors: [*Error] for an HTTP failure, [*TransportError] when no answer
+// came (or the answer's body broke off while it was copied to out),
+// [ErrInvalidPath] for a bad path, [*ConfigError] for a bad argument.
+func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts ...CallOption) error {
+	cl, err := c.prepare(method, path, in, opts)
+	if err != nil {
+		return err
+	}
+	if w, ok := out.(io.Writer); ok {
+		cl.w = w
+	} else {
+		cl.out = out
+	}
+	return c.send(ctx, cl)
+}
+
+// prepare builds the call of [Client.Do] and [Client.Stream].
+func (c *Client) prepare(method, path string, in any, opts []CallOption) (*call, error) {
+	if method == "" || strings.ContainsAny(method, " \t\r\n") {
+		return nil, configErr("Do", "invalid method")
+	}
+	p, rawQuery, err := cleanPath(path)
+	if err != nil {
+		return nil, err
+	}
+	cl := newCall(strings.ToUpper(method), p)
+	if rawQuery != "" {
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return nil, fmt.Errorf("%w: malformed query string", ErrInvalidPath)
+		}
+		cl.query = q
+	}
+	if err := cl.jsonBody(in); err != nil {
+		return nil, err
+	}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(cl); err != nil {
+			return nil, err
+		}
+	}
+	return cl, nil
+}

@@ -1,0 +1,225 @@
+package authclient
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// errorBody is the union of the error shapes the four servers use.
+type errorBody struct {
+	Status     json.RawMessage `json:"status"` // Spring Boot's shape has it; its "error" is then only the reason phrase
+	Message    *string         `json:"message"`
+	Error      json.RawMessage `json:"error"`
+	Detail     json.RawMessage `json:"detail"`
+	Violations []struct {
+		FieldName string `json:"fieldName"`
+		Message   string `json:"message"`
+	} `json:"violations"`
+}
+
+// parseErrorBody extracts the server's message and code from an error body of
+// any of the shapes the servers use: Spring Boot's {"message": …} (Komga),
+// Komga's {"violations": […]}, {"error": "…"} (Audiobookshelf, ComfyUI),
+// {"error": {"type", "message"}} (ComfyUI prompt validation), FastAPI's
+// {"detail": "…"} or {"detail": […{"msg"}]} (Khoj), plain text, and HTML error
+// pages, cleaned to one line. It never fails: unknown shapes give an empty
+// message. The client itself uses [rawErrorBody] and masks its secrets
+// before cleaning (see [secretSet.serverText]).
+func parseErrorBody(contentType string, body []byte) (message, code string) {
+	message, code = rawErrorBody(contentType, body)
+	return cleanText(message), cleanText(code)
+}
+
+// rawErrorBody is parseErrorBody without the cleaning: the text as the
+// server wrote it, so that masking sees a secret in the form it was
+// echoed in.
+func rawErrorBody(contentType string, body []byte) (message, code string) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return "", ""
+	}
+	if body[0] == '{' {
+		var eb errorBody
+		if json.Unmarshal(body, &eb) == nil {
+			return fromErrorBody(&eb)
+		}
+	}
+	if bytes.HasPrefix(body, []byte("<")) {
+		return htmlText(body), ""
+	}
+	if strings.Contains(contentType, "html") && bytes.Contains(body, []byte("</")) {
+		return htmlText(body), ""
+	}
+	if strings.Contains(contentType, "json") || body[0] == '[' || body[0] == '{' {
+		return "", ""
+	}
+	return string(body), ""
+}
+
+// maxRawText bounds the server text the client masks and cleans.
+const maxRawText = 8 << 10
+
+// serverText makes text from a server safe to print. The client's secrets
+// are masked first, in the text as it came: cleaning would change the form
+// of a secret (folding "correct  horse" into "correct horse") and the mask
+// would miss it. Then the text is cleaned to one line, masked again (the
+// folded form of a secret, whatever white space the echo put in it) and
+// bounded. Every cut comes after a masking, except the first bound on the
+// raw text, and a secret cut there is masked by its start.
+func (s *secretSet) serverText(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	t := cleanText(s.scrub(truncate(raw, maxRawText)))
+	return truncate(s.scrub(t), 4*maxMessage)
+}
+
+func fromErrorBody(eb *errorBody) (message, code string) {
+	if len(eb.Violations) > 0 {
+		parts := make([]string, 0, len(eb.Violations))
+		for _, v := range eb.Violations {
+			if v.FieldName != "" {
+				parts = append(parts, v.FieldName+": "+v.Message)
+			} else {
+				parts = append(parts, v.Message)
+			}
+		}
+		return strings.Join(parts, "; "), ""
+	}
+	var errText string
+	if len(eb.Error) > 0 {
+		var s string
+		var obj struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		}
+		switch {
+		case json.Unmarshal(eb.Error, &s) == nil:
+			errText = s
+		case json.Unmarshal(eb.Error, &obj) == nil:
+			code = obj.Type
+			errText = obj.Message
+		}
+	}
+	switch {
+	case eb.Message != nil && *eb.Message != "":
+		message = *eb.Message
+		if code == "" && errText != "" && errText != message && len(eb.Status) == 0 {
+			// ComfyUI's 401: {"error": "Unauthorized", "message": "Invalid or missing API key…"}.
+			code = errText
+		}
+	case errText != "":
+		message = errText
+	case len(eb.Detail) > 0:
+		message = detailText(eb.Detail)
+	}
+	if code == "" && isKomgaCode(message) {
+		code = message
+	}
+	return message, code
+}
+
+// detailText flattens FastAPI's "detail", a string or a list of
+// {"loc", "msg"} validation errors.
+func detailText(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var list []struct {
+		Loc []any  `json:"loc"`
+		Msg string `json:"msg"`
+	}
+	if json.Unmarshal(raw, &list) != nil {
+		return ""
+	}
+	parts := make([]string, 0, len(list))
+	for _, d := range list {
+		loc := make([]string, 0, len(d.Loc))
+		for _, l := range d.Loc {
+			loc = append(loc, fmt.Sprint(l))
+		}
+		if len(loc) > 0 {
+			parts = append(parts, strings.Join(loc, ".")+": "+d.Msg)
+		} else {
+			parts = append(parts, d.Msg)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// isKomgaCode reports whether s looks like a Komga error code (ERR_ and four digits).
+func isKomgaCode(s string) bool {
+	if len(s) != 8 || !strings.HasPrefix(s, "ERR_") {
+		return false
+	}
+	for _, c := range s[4:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// htmlText returns the raw text of a small HTML error page: the contents
+// of its first non-blank <pre> (Express), else its <title>, else its <h1>,
+// else nothing.
+func htmlText(body []byte) string {
+	lower := bytes.ToLower(body)
+	for _, tag := range []string{"pre", "title", "h1"} {
+		open := bytes.Index(lower, []byte("<"+tag))
+		if open < 0 {
+			continue
+		}
+		start := bytes.IndexByte(lower[open:], '>')
+		if start < 0 {
+			continue
+		}
+		start += open + 1
+		end := bytes.Index(lower[start:], []byte("</"+tag))
+		if end < 0 {
+			continue
+		}
+		if t := string(body[start : start+end]); cleanText(t) != "" {
+			return t
+		}
+	}
+	return ""
+}
+
+// cleanText makes server text safe to print on one line: valid UTF-8, no
+// control characters, runs of space folded. It does not bound the length:
+// callers truncate, after masking secrets.
+func cleanText(s string) string {
+	if s == "" {
+		return ""
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == ' ' || (r >= 0x80 && r < 0xa0) {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,62 @@
+package authclient
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// expectJSON rejects an HTML page where JSON was expected: on these servers
+// that is a sign-in page served in place of the API.
+func expectJSON(resp *http.Response) error {
+	mt, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";")
+	mt = strings.TrimSpace(mt)
+	if strings.EqualFold(mt, "text/html") || strings.EqualFold(mt, "application/xhtml+xml") {
+		return errors.New("the server answered with an HTML page where JSON was expected (a sign-in page?)")
+	}
+	return nil
+}
+
+// checkResponse turns an answer that is not a success into an *Error: any
+// non-2xx status, and any redirect the client did not follow. It reads at
+// most 64 KiB of the body. The category comes from the server's status table;
+// a redirect to the server's sign-in page is ErrUnauthorized, one to its
+// error page ErrUnavailable, any other unfollowed redirect ErrRedirect.
+func (c *Client) checkResponse(resp *http.Response, req *http.Request) error {
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return nil
+	}
+	e := c.newError(resp, req, c.spec.kind(resp.StatusCode), "")
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	e.Body = body
+	msg, code := rawErrorBody(resp.Header.Get("Content-Type"), body)
+	e.Message, e.Code = c.secrets.serverText(msg), c.secrets.serverText(code)
+	if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), c.now()); ok {
+		e.RetryAfter = ra
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		c.classifyRedirect(e, resp, req)
+	}
+	return e
+}
+
+// drainClose reads what is left of a body, up to a limit, so the
+// connection can be reused (a chunked answer's last chunk is often still
+// unread after decoding), then closes it. Past the limit, closing the
+// connection is cheaper than reading on.
+func drainClose(body io.ReadCloser) {
+	bp := drainBufs.Get().(*[]byte)
+	for n, reads := 0, 0; n < maxDrain && reads < 1024; reads++ {
+		k, err := body.Read(*bp)
+		n += k
+		if err != nil {
+			break
+		}
+	}
+	drainBufs.Put(bp)
+	_ = body.Close()
+}
+
+var drainBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}

@@ -1,0 +1,209 @@
+package authclient
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// defaultTransport is the transport of a client given none: a clone of
+// http.DefaultTransport with a larger idle pool when that is an
+// *http.Transport; else http.DefaultTransport as it is, because whoever
+// replaced it (httpmock.Activate, an instrumented global) wants every
+// request to go through it; and a fresh transport with net/http's
+// defaults only when it is nil.
+func defaultTransport() http.RoundTripper {
+	dt := http.DefaultTransport
+	if t, ok := dt.(*http.Transport); ok && t != nil {
+		t = t.Clone()
+		t.MaxIdleConns = 100
+		t.MaxIdleConnsPerHost = defaultIdlePerHost
+		return t
+	}
+	if !isNil(dt) {
+		return dt
+	}
+	return &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   defaultIdlePerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+}
+
+// badLocationPrefix starts net/http's error for a redirect whose Location
+// header does not parse; the error quotes the header, which may hold a
+// credential (a sign-in page's next= with the original URL).
+const badLocationPrefix = "failed to parse Location header"
+
+// errBadLocation replaces that error.
+var errBadLocation = errors.New("the server redirected with a Location header that is not a valid URL")
+
+// transportError builds the error for a request that got no usable answer.
+// Its text never holds a credential: the URL is redacted, and a cause that
+// quotes one is masked.
+func (c *Client) transportError(method string, u *url.URL, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && strings.HasPrefix(ue.Err.Error(), badLocationPrefix) {
+		err = errBadLocation
+	}
+	te := newTransportError(c.spec.server, method, c.redactedURL(u), err).(*TransportError)
+	if msg := te.Err.Error(); c.secrets.scrub(msg) != msg {
+		te.Err = &maskedError{msg: c.secrets.scrub(msg), err: te.Err}
+	}
+	return te
+}
+
+// maskedError is an error whose text had a credential masked; it unwraps
+// to the original for errors.Is and errors.As.
+type maskedError struct {
+	msg string
+	err error
+}
+
+func (e *maskedError) Error() string { return e.msg }
+func (e *maskedError) Unwrap() error { return e.err }
+
+// transport is the client's RoundTripper: it refuses any request that is not
+// for the configured origin (defence in depth behind checkRedirect), and
+// bounds each attempt's wait for response headers without cutting off the
+// body. It sets every response's Request to the request it was given, as
+// net/http's transport does and others need not, so that logging and
+// redirect detection never depend on the base transport. It deliberately
+// has no CloseIdleConnections method, so the retry layer cannot flush the
+// shared connection pool after a failure.
+type transport struct {
+	base    http.RoundTripper // pool wrapped in the WithMiddleware layers
+	pool    http.RoundTripper // the base transport, which holds the connections
+	origin  origin
+	timeout time.Duration
+
+	// afterFunc, if set, replaces time.AfterFunc for the per-attempt
+	// timer and returns its Stop (tests: a timer the test fires).
+	afterFunc func(d time.Duration, f func()) (stop func() bool)
+}
+
+var (
+	errOtherOrigin = errors.New("authclient: refusing to send a request to another origin")
+	errNoResponse  = errors.New("authclient: the transport returned neither a response nor an error")
+)
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !t.origin.same(req.URL) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, errOtherOrigin
+	}
+	if t.timeout <= 0 {
+		resp, err := t.base.RoundTrip(req)
+		return sentWith(resp, err, req)
+	}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	expire := func() { cancel(errAttemptTimeout) }
+	var timer *time.Timer
+	var stop func() bool
+	if t.afterFunc != nil {
+		stop = t.afterFunc(t.timeout, expire)
+	} else {
+		timer = time.AfterFunc(t.timeout, expire)
+	}
+	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	var fired bool
+	if timer != nil {
+		fired = !timer.Stop()
+	} else {
+		fired = !stop()
+	}
+	if resp, err = sentWith(resp, err, req); err != nil {
+		cancel(nil)
+		if fired || errors.Is(context.Cause(ctx), errAttemptTimeout) {
+			return nil, errAttemptTimeout
+		}
+		return nil, err
+	}
+	if fired {
+		resp.Body.Close()
+		cancel(nil)
+		return nil, errAttemptTimeout
+	}
+	resp.Body = cancelOnCloseOf(resp.Body, cancel)
+	return resp, nil
+}
+
+// sentWith completes what a base transport returned: the response's
+// Request is req, the request that was sent, and its Body is never nil.
+// A transport that returns neither a response nor an error gets an error.
+func sentWith(resp *http.Response, err error, req *http.Request) (*http.Response, error) {
+	if err != nil {
+		if resp != nil && resp.Body != nil {
+			resp.Body.Close()
+		}
+		return nil, err
+	}
+	if resp == nil {
+		return nil, errNoResponse
+	}
+	resp.Request = req
+	if resp.Body == nil {
+		resp.Body = http.NoBody
+	}
+	return resp, nil
+}
+
+// attemptTimeoutError is the per-attempt timeout. It is a net.Error whose
+// Timeout is true and matches context.DeadlineExceeded.
+type attemptTimeoutError struct{}
+
+var errAttemptTimeout error = attemptTimeoutError{}
+
+func (attemptTimeoutError) Error() string {
+	return "no response headers within the per-attempt timeout"
+}
+func (attemptTimeoutError) Timeout() bool          { return true }
+func (attemptTimeoutError) Temporary() bool        { return true }
+func (attemptTimeoutError) Is(target error) bool   { return target == context.DeadlineExceeded }
+func (attemptTimeoutError) Unwrap() error          { return nil }
+func (attemptTimeoutError) String() string         { return "attempt timeout" }
+func (attemptTimeoutError) GoString() string       { return "authclient.attemptTimeoutError{}" }
+func (e attemptTimeoutError) LogValue() slog.Value { return slog.StringValue(e.Error()) }
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b *cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
+}
+
+// cancelOnCloseWriter is a cancelOnClose around a body that can also be
+// written: the connection of a 101 Switching Protocols answer, which
+// websocket libraries type-assert to io.ReadWriteCloser.
+type cancelOnCloseWriter struct {
+	cancelOnClose
+	w io.Writer
+}
+
+func (b *cancelOnCloseWriter) Write(p []byte) (int, error) { return b.w.Write(p) }
+
+// cancelOnCloseOf wraps body so that closing it cancels the attempt's
+// context, keeping body's Write method when it has one.
+func cancelOnCloseOf(body io.ReadCloser, cancel context.CancelCauseFunc) io.ReadCloser {
+	if w, ok := body.(io.Writer); ok {
+		return &cancelOnCloseWriter{cancelOnClose: cancelOnClose{ReadCloser: body, cancel: cancel}, w: w}
+	}
+	return &cancelOnClose{ReadCloser: body, cancel: cancel}
+}
