@@ -900,6 +900,8 @@ type call struct {
 	onResponse func(resp *http.Response) error
 	// onError may adjust the error built for a failed answer.
 	onError func(e *Error)
+	// errorHint explains a failed answer from its body (ErrorHint).
+	errorHint func(body []byte) string
 
 	limit io.LimitedReader // bounds the decoded answer
 
@@ -1167,6 +1169,11 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		var e *Error
 		if cl.onError != nil && errors.As(err, &e) {
 			cl.onError(e)
+		}
+		if cl.errorHint != nil && errors.As(err, &e) {
+			if h := cleanText(cl.errorHint(e.Body)); h != "" {
+				e.Hint = truncate(c.secrets.scrub(h), maxMessage)
+			}
 		}
 		return err
 	}
