@@ -1,6 +1,8 @@
 package comfyui
 
 import (
+	"context"
+
 	"github.com/selfhost-sdk/authclient"
 )
 
@@ -48,7 +50,22 @@ func Wrap(c *authclient.Client) (*Client, error) {
 	return &Client{core: c}, nil
 }
 
+// do is the core's Do, or a ConfigError on a Client not made by New,
+// NewFromEnv or Wrap (a nil *Client, or a zero Client).
+func (c *Client) do(ctx context.Context, method, path string, in, out any, opts ...authclient.CallOption) error {
+	if c == nil || c.core == nil {
+		return &authclient.ConfigError{Setting: "comfyui.Client", Problem: "not made with comfyui.New, NewFromEnv or Wrap"}
+	}
+	return c.core.Do(ctx, method, path, in, out, opts...)
+}
+
 // Core returns the shared client underneath: for the operations every
 // server has (Health, CheckAuth, Probe), for Do and Stream on endpoints
 // this package has no method for, and for its authenticated transport.
-func (c *Client) Core() *authclient.Client { return c.core }
+// It is nil for a Client not made by New, NewFromEnv or Wrap.
+func (c *Client) Core() *authclient.Client {
+	if c == nil {
+		return nil
+	}
+	return c.core
+}

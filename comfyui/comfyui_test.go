@@ -700,3 +700,27 @@ func TestOperationsShareTheCoreErrors(t *testing.T) {
 		}
 	}
 }
+
+// A Client not made by a constructor (a nil *Client, a zero Client) gives
+// a ConfigError from every operation, never a panic.
+func TestZeroClientIsAConfigError(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	for name, c := range map[string]*comfyui.Client{"nil": nil, "zero": {}} {
+		assert.Nil(t, c.Core(), name)
+		for op, call := range map[string]func() error{
+			"QueuePrompt": func() error {
+				_, err := c.QueuePrompt(ctx, comfyui.PromptRequest{Prompt: workflow(nil)})
+				return err
+			},
+			"Queue":       func() error { _, err := c.Queue(ctx); return err },
+			"History":     func() error { _, err := c.History(ctx, "p1"); return err },
+			"SystemStats": func() error { _, err := c.SystemStats(ctx); return err },
+			"Interrupt":   func() error { return c.Interrupt(ctx, "") },
+		} {
+			var ce *authclient.ConfigError
+			require.ErrorAs(t, call(), &ce, "%s %s", name, op)
+			assert.Equal(t, "comfyui.Client", ce.Setting)
+		}
+	}
+}

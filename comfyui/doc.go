@@ -27,9 +27,12 @@
 // # Errors
 //
 // Answers the server refuses are the core's *authclient.Error (see the
-// "Errors" section of package authclient), matched with errors.Is against
-// authclient.ErrUnauthorized, authclient.ErrNotFound, …; a prompt ComfyUI
-// refuses carries its details, read with [ValidationDetails]. Bad
-// arguments are *authclient.ConfigError and nothing is sent. The errors
-// this package makes itself start with "comfyui: ".
+// Errors section of [authclient]), classified once, by the core, and
+// matched with errors.Is against authclient.ErrUnauthorized,
+// authclient.ErrNotFound, …; a prompt ComfyUI refuses carries its details,
+// read with [ValidationDetails]. Bad arguments are the core's
+// *authclient.ConfigError, whose Setting names the field
+// ("comfyui.PromptRequest.PromptID"), and nothing is sent. The other errors
+// this package makes itself start with "comfyui: " ([ErrNoHistory], a
+// prompt id that would leave /history/).
 package comfyui

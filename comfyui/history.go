@@ -56,7 +56,7 @@ func (c *Client) History(ctx context.Context, promptID string) (*History, error)
 	}
 	var all map[string]json.RawMessage
 	// The core refuses "." and ".." segments in any encoding.
-	if err := c.core.Do(ctx, http.MethodGet, "history/"+url.PathEscape(promptID), nil, &all); err != nil {
+	if err := c.do(ctx, http.MethodGet, "history/"+url.PathEscape(promptID), nil, &all); err != nil {
 		return nil, err
 	}
 	raw, ok := all[promptID]

@@ -113,7 +113,7 @@ func (c *Client) QueuePrompt(ctx context.Context, r PromptRequest) (*QueuedPromp
 		Number     number                     `json:"number"`
 		NodeErrors map[string]json.RawMessage `json:"node_errors"`
 	}
-	err = c.core.Do(ctx, http.MethodPost, "prompt", in, &lenient{&d},
+	err = c.do(ctx, http.MethodPost, "prompt", in, &lenient{&d},
 		authclient.NoRetry(), // a second POST would queue it twice
 		authclient.Secret(secrets...),
 		authclient.ErrorHint(validationHint))

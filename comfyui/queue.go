@@ -37,7 +37,7 @@ func (c *Client) Queue(ctx context.Context) (*Queue, error) {
 		Running json.RawMessage `json:"queue_running"`
 		Pending json.RawMessage `json:"queue_pending"`
 	}
-	if err := c.core.Do(ctx, http.MethodGet, "queue", nil, &lenient{&q}); err != nil {
+	if err := c.do(ctx, http.MethodGet, "queue", nil, &lenient{&q}); err != nil {
 		return nil, err
 	}
 	var p struct {
@@ -45,7 +45,7 @@ func (c *Client) Queue(ctx context.Context) (*Queue, error) {
 			QueueRemaining number `json:"queue_remaining"`
 		} `json:"exec_info"`
 	}
-	if err := c.core.Do(ctx, http.MethodGet, "prompt", nil, &lenient{&p}); err != nil {
+	if err := c.do(ctx, http.MethodGet, "prompt", nil, &lenient{&p}); err != nil {
 		return nil, err
 	}
 	st := &Queue{

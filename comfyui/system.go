@@ -47,7 +47,7 @@ func (c *Client) SystemStats(ctx context.Context) (*SystemStats, error) {
 		} `json:"system"`
 		Devices []json.RawMessage `json:"devices"`
 	}
-	if err := c.core.Do(ctx, http.MethodGet, "system_stats", nil, &lenient{&d}); err != nil {
+	if err := c.do(ctx, http.MethodGet, "system_stats", nil, &lenient{&d}); err != nil {
 		return nil, err
 	}
 	s := &SystemStats{OS: d.System.OS, ComfyUIVersion: d.System.ComfyUIVersion, PythonVersion: d.System.PythonVersion,
@@ -79,5 +79,5 @@ func (c *Client) Interrupt(ctx context.Context, promptID string) error {
 	if promptID != "" {
 		in = map[string]string{"prompt_id": promptID}
 	}
-	return c.core.Do(ctx, http.MethodPost, "interrupt", in, nil, authclient.NoRetry())
+	return c.do(ctx, http.MethodPost, "interrupt", in, nil, authclient.NoRetry())
 }
