@@ -49,6 +49,8 @@ type call struct {
 	onResponse func(resp *http.Response) error
 	// onError may adjust the error built for a failed answer.
 	onError func(e *Error)
+	// errorHint explains a failed answer from its body (ErrorHint).
+	errorHint func(body []byte) string
 
 	limit io.LimitedReader // bounds the decoded answer
 
@@ -227,6 +229,12 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		var e *Error
 		if cl.onError != nil && errors.As(err, &e) {
 			cl.onError(e)
+		}
+		if cl.errorHint != nil && errors.As(err, &e) {
+			// Masked before it is cleaned, as the server's own text is.
+			if h := c.secrets.serverText(cl.errorHint(e.Body)); h != "" {
+				e.Hint = truncate(h, maxMessage)
+			}
 		}
 		return err
 	}

@@ -140,3 +140,37 @@ func Idempotent() CallOption {
 func NoRetry() CallOption {
 	return func(cl *call) error { cl.retry = false; return nil }
 }
+
+// Secret masks values in the client's errors and logs, like the values of
+// a [Header] call option: for credentials a call carries in its body (a
+// third-party token in a JSON field) or anywhere else the client would not
+// know it for one. They join the most recently used credentials the client
+// keeps. Values shorter than a few bytes are not masked (they would mask
+// ordinary text); an empty value is ignored.
+func Secret(values ...string) CallOption {
+	return func(cl *call) error {
+		for _, v := range values {
+			if v != "" {
+				cl.secrets = append(cl.secrets, v)
+			}
+		}
+		return nil
+	}
+}
+
+// ErrorHint explains a failed answer: on each [*Error] the call returns
+// for an HTTP answer, f gets the error's [Error.Body] and returns a hint,
+// or "" to leave [Error.Hint] as it is. The hint is made safe as the
+// server's own text is: folded to one line, bounded in length and masked
+// of the client's credentials. It is how a server package adds detail
+// from the body (a refused prompt's failing nodes) without re-checking the
+// status or building an Error. f must not keep body.
+func ErrorHint(f func(body []byte) string) CallOption {
+	return func(cl *call) error {
+		if f == nil {
+			return configErr("ErrorHint", "the function is nil")
+		}
+		cl.errorHint = f
+		return nil
+	}
+}

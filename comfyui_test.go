@@ -79,6 +79,17 @@ func (r *comfyRecorder) all() ([]string, []http.Header) {
 	return append([]string(nil), r.urls...), append([]http.Header(nil), r.hdrs...)
 }
 
+// comfyQueuePrompt queues the default workflow through Do and returns the
+// id the server gave it. The operation itself is comfyui.Client.QueuePrompt;
+// the tests here are of the dialect, which every call shares.
+func comfyQueuePrompt(ctx context.Context, c *Client) (string, error) {
+	var out struct {
+		PromptID string `json:"prompt_id"`
+	}
+	err := c.Do(ctx, "POST", "prompt", map[string]any{"prompt": comfyWorkflow(nil)}, &out)
+	return out.PromptID, err
+}
+
 func comfyError(t *testing.T, err error) *Error {
 	t.Helper()
 	var e *Error
@@ -104,8 +115,7 @@ func TestComfyKeyPlacementsSendExactlyOne(t *testing.T) {
 			rec := &comfyRecorder{}
 			c := newTestClient(t, ComfyUI, s.URL, tt.opt, WithHTTPClient(&http.Client{Transport: rec}))
 			require.NoError(t, c.CheckAuth(t.Context()))
-			_, err := c.QueueStatus(t.Context())
-			require.NoError(t, err)
+			require.NoError(t, c.Do(t.Context(), "GET", "queue", nil, nil))
 			urls, hdrs := rec.all()
 			require.NotEmpty(t, urls)
 			for i := range urls {
@@ -172,11 +182,8 @@ func TestComfyUnauthorized(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := newTestClient(t, ComfyUI, s.URL, tt.opt)
-			for _, err := range []error{c.CheckAuth(t.Context()), func() error { _, err := c.QueueStatus(t.Context()); return err }(),
-				func() error {
-					_, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(nil)})
-					return err
-				}()} {
+			for _, err := range []error{c.CheckAuth(t.Context()), c.Do(t.Context(), "GET", "queue", nil, nil),
+				func() error { _, err := comfyQueuePrompt(t.Context(), c); return err }()} {
 				require.ErrorIs(t, err, ErrUnauthorized)
 				e := comfyError(t, err)
 				assert.Equal(t, http.StatusUnauthorized, e.StatusCode)
@@ -202,9 +209,9 @@ func TestComfyPlainModeNeedsNoKey(t *testing.T) {
 	h, err := c.Health(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, "healthy", h.Status)
-	q, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(nil)})
+	id, err := comfyQueuePrompt(t.Context(), c)
 	require.NoError(t, err)
-	assert.Equal(t, []string{q.PromptID}, s.Prompts())
+	assert.Equal(t, []string{id}, s.Prompts())
 	// A key is harmless on a server without the patch.
 	require.NoError(t, newTestClient(t, ComfyUI, s.URL, WithAPIKey("anything")).CheckAuth(t.Context()))
 }
@@ -221,7 +228,7 @@ func TestComfyBehindProxy(t *testing.T) {
 		require.NoError(t, err, "the proxy guards /health too, so Health sends the credentials")
 		assert.Equal(t, "healthy", h.Status)
 		require.NoError(t, c.CheckAuth(t.Context()))
-		_, err = c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(nil)})
+		_, err = comfyQueuePrompt(t.Context(), c)
 		require.NoError(t, err)
 		assert.Equal(t, basic, s.LastHeader("POST", "/prompt").Get("Authorization"))
 
@@ -325,7 +332,7 @@ func TestComfyHealth(t *testing.T) {
 	t.Parallel()
 	s := setupComfy(t, comfyKey)
 	c := newTestClient(t, ComfyUI, s.URL, WithAPIKey(comfyKey))
-	_, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(nil)})
+	_, err := comfyQueuePrompt(t.Context(), c)
 	require.NoError(t, err)
 
 	h, err := c.Health(t.Context())
@@ -409,10 +416,6 @@ func TestComfyHealthAndProbeTolerantDecoding(t *testing.T) {
 	info, err := c.Probe(t.Context())
 	require.NoError(t, err)
 	assert.Equal(t, &ServerInfo{Server: ComfyUI}, info, "from /health, which has no version here")
-	st, err := c.SystemStats(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, int64(1000), st.RAMTotal)
-	assert.Equal(t, []Device{{Name: "mps", Type: "mps"}}, st.Devices, "the non-object device is skipped")
 }
 
 func TestComfyProbe(t *testing.T) {
@@ -451,357 +454,6 @@ func TestComfyProbe(t *testing.T) {
 	})
 	_, err = newTestClient(t, ComfyUI, notHealth.URL).Health(t.Context())
 	require.ErrorIs(t, err, ErrUnexpectedServer)
-}
-
-func TestComfyQueuePrompt(t *testing.T) {
-	t.Parallel()
-	s := setupComfy(t, comfyKey)
-	c := newTestClient(t, ComfyUI, s.URL, WithAPIKey(comfyKey))
-
-	q, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(nil), ClientID: "my-client"})
-	require.NoError(t, err)
-	assert.Regexp(t, uuid4Pattern, q.PromptID)
-	assert.Equal(t, []string{q.PromptID}, s.Prompts(), "the id the client sent is the one the server queued")
-	assert.Equal(t, 0, q.Number)
-	assert.Empty(t, q.NodeErrors)
-	assert.Equal(t, "application/json", s.LastHeader("POST", "/prompt").Get("Content-Type"))
-
-	// A map works as well as raw JSON; each call gets a new id.
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(comfyWorkflow(nil), &m))
-	q2, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: m, ExtraData: map[string]any{"extra_pnginfo": map[string]any{"a": 1}}})
-	require.NoError(t, err)
-	assert.NotEqual(t, q.PromptID, q2.PromptID)
-	assert.Equal(t, 1, q2.Number)
-
-	// A caller's id, and an explicit number (Python echoes it as a float).
-	const mine = "0b5d7c2e-3f1a-4c6b-9d8e-7a6b5c4d3e2f"
-	n := 40
-	q3, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(nil), PromptID: mine, Number: &n})
-	require.NoError(t, err)
-	assert.Equal(t, &QueuedPrompt{PromptID: mine, Number: 40, NodeErrors: map[string]json.RawMessage{}}, q3)
-	q4, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: []byte(comfyWorkflow(nil)), Front: true})
-	require.NoError(t, err)
-	assert.Equal(t, -2, q4.Number, "front negates the count")
-
-	// Bad requests are refused before anything is sent.
-	before := s.Requests("POST", "/prompt")
-	for name, r := range map[string]QueuePromptRequest{
-		"upper-case id":     {Prompt: comfyWorkflow(nil), PromptID: strings.ToUpper(mine)},
-		"id without dashes": {Prompt: comfyWorkflow(nil), PromptID: strings.ReplaceAll(mine, "-", "")},
-		"id not a uuid":     {Prompt: comfyWorkflow(nil), PromptID: "my-prompt"},
-		"id with braces":    {Prompt: comfyWorkflow(nil), PromptID: "{" + mine + "}"},
-		"no prompt":         {},
-		"prompt a list":     {Prompt: []any{1, 2}},
-		"prompt bad JSON":   {Prompt: json.RawMessage(`{"3": `)},
-		"prompt a string":   {Prompt: `{"3": {}}`},
-		"front and number":  {Prompt: comfyWorkflow(nil), Front: true, Number: &n},
-		"unencodable":       {Prompt: map[string]any{"x": func() {}}},
-	} {
-		q, err := c.QueuePrompt(t.Context(), r)
-		var ce *ConfigError
-		require.ErrorAs(t, err, &ce, name)
-		assert.Nil(t, q, name)
-	}
-	assert.Equal(t, before, s.Requests("POST", "/prompt"))
-	assert.Len(t, s.Prompts(), 4)
-}
-
-func TestComfyQueuePromptValidation(t *testing.T) {
-	t.Parallel()
-	s := setupComfy(t, comfyKey)
-	c := newTestClient(t, ComfyUI, s.URL, WithAPIKey(comfyKey))
-	tests := []struct {
-		name        string
-		prompt      json.RawMessage
-		code, msg   string
-		hint        string
-		nodes       []PromptNodeError
-		detailsPart string
-	}{
-		{name: "no outputs", prompt: comfyWorkflow(func(w map[string]map[string]any) { delete(w, "9") }),
-			code: "prompt_no_outputs", msg: "Prompt has no outputs"},
-		{name: "unknown node class", prompt: comfyWorkflow(func(w map[string]map[string]any) { w["5"]["class_type"] = "NoSuchNode" }),
-			code: "invalid_prompt", msg: "Cannot execute because node NoSuchNode does not exist.", hint: "Node ID '#5'", detailsPart: "#5"},
-		{name: "missing inputs", prompt: comfyWorkflow(func(w map[string]map[string]any) {
-			delete(w["3"]["inputs"].(map[string]any), "model")
-			delete(w["6"]["inputs"].(map[string]any), "text")
-		}),
-			code: "prompt_outputs_failed_validation", msg: "Prompt outputs failed validation",
-			hint: "node 3 (KSampler): Required input is missing: model; node 6 (CLIPTextEncode): Required input is missing: text",
-			nodes: []PromptNodeError{
-				{NodeID: "3", ClassType: "KSampler", Type: "required_input_missing", Message: "Required input is missing", Details: "model", Input: "model"},
-				{NodeID: "6", ClassType: "CLIPTextEncode", Type: "required_input_missing", Message: "Required input is missing", Details: "text", Input: "text"},
-			}},
-	}
-	for _, tt := range tests {
-		q, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: tt.prompt})
-		require.Error(t, err, tt.name)
-		assert.Nil(t, q, "%s: refused, so certainly not queued", tt.name)
-		e := comfyError(t, err)
-		assert.Equal(t, http.StatusBadRequest, e.StatusCode, tt.name)
-		assert.Equal(t, tt.code, e.Code, tt.name)
-		assert.Equal(t, tt.msg, e.Message, tt.name)
-		assert.Equal(t, tt.hint, e.Hint, tt.name)
-		pv, ok := PromptErrorDetails(err)
-		require.True(t, ok, tt.name)
-		assert.Equal(t, tt.code, pv.Type, tt.name)
-		assert.Equal(t, tt.msg, pv.Message, tt.name)
-		assert.Equal(t, tt.nodes, pv.Nodes, tt.name)
-		assert.Contains(t, pv.Details, tt.detailsPart, tt.name)
-	}
-	assert.Empty(t, s.Prompts())
-
-	_, ok := PromptErrorDetails(c.CheckAuth(t.Context()))
-	assert.False(t, ok, "nil error")
-	_, ok = PromptErrorDetails(newTestClient(t, ComfyUI, s.URL).CheckAuth(t.Context()))
-	assert.False(t, ok, "a 401 is not a prompt error")
-	_, ok = PromptErrorDetails(errors.New("x"))
-	assert.False(t, ok)
-}
-
-func TestComfyPromptValidationHintIsBounded(t *testing.T) {
-	t.Parallel()
-	nodeErrors := map[string]any{}
-	for i := 1; i <= 12; i++ {
-		nodeErrors[fmt.Sprint(i)] = map[string]any{"class_type": strings.Repeat("K", 200), "errors": []any{
-			map[string]any{"type": "t", "message": "bad\ninput " + strings.Repeat("x", 500), "details": "d"},
-			map[string]any{"type": "t2", "message": "second"},
-		}}
-	}
-	nodeErrors["junk"] = "not an object"
-	body, err := json.Marshal(map[string]any{
-		"error":       map[string]any{"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation"},
-		"node_errors": nodeErrors,
-	})
-	require.NoError(t, err)
-	srv := newCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write(body)
-	})
-	_, err = newTestClient(t, ComfyUI, srv.URL).QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(nil)})
-	e := comfyError(t, err)
-	assert.LessOrEqual(t, len(e.Hint), maxMessage+len("…"))
-	assert.True(t, strings.HasPrefix(e.Hint, "node 1 (KKK"), e.Hint)
-	assert.NotContains(t, e.Hint, "\n")
-	pv, ok := PromptErrorDetails(err)
-	require.True(t, ok)
-	assert.Len(t, pv.Nodes, 24, "every error of every well-formed node, the junk one skipped")
-	assert.Equal(t, "2", pv.Nodes[2].NodeID, "numeric order: 1, 1, 2, …, 10")
-	assert.Equal(t, "10", pv.Nodes[18].NodeID)
-
-	short := &PromptValidation{Nodes: []PromptNodeError{{NodeID: "1", Message: "m"}, {NodeID: "2", Message: "m"},
-		{NodeID: "3", Message: "m"}, {NodeID: "4", Message: "m"}, {NodeID: "5", Message: "m"}}}
-	assert.Equal(t, "node 1: m; node 2: m; node 3: m; and 2 more node(s)", short.summary())
-}
-
-func TestComfyQueuePromptIsNeverRetried(t *testing.T) {
-	t.Parallel()
-	s := setupComfy(t, comfyKey)
-	c := newTestClient(t, ComfyUI, s.URL, WithAPIKey(comfyKey))
-
-	s.Faults.FailNext(1, http.StatusServiceUnavailable, 0)
-	q, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(nil)})
-	require.ErrorIs(t, err, ErrUnavailable)
-	assert.Equal(t, 1, s.Requests("POST", "/prompt"))
-	require.NotNil(t, q, "the outcome of a 5xx is unknown: the id comes back to look for")
-	assert.Regexp(t, uuid4Pattern, q.PromptID)
-
-	s.Faults.ResetNext(1)
-	q, err = c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(nil)})
-	var te *TransportError
-	require.ErrorAs(t, err, &te)
-	assert.Equal(t, 2, s.Requests("POST", "/prompt"))
-	require.NotNil(t, q)
-	assert.Regexp(t, uuid4Pattern, q.PromptID)
-	assert.Empty(t, s.Prompts())
-
-	// The id that came back finds the prompt (here: not queued at all).
-	st, err := c.QueueStatus(t.Context())
-	require.NoError(t, err)
-	assert.Empty(t, st.Pending)
-	_, err = c.PromptHistory(t.Context(), q.PromptID)
-	require.ErrorIs(t, err, ErrNotFound)
-
-	// GETs, by contrast, are retried.
-	s.Faults.FailNextOn("/queue", 1, http.StatusServiceUnavailable, 0)
-	_, err = c.QueueStatus(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, 3, s.Requests("GET", "/queue"))
-}
-
-func TestComfyQueueStatus(t *testing.T) {
-	t.Parallel()
-	s := setupComfy(t, comfyKey)
-	c := newTestClient(t, ComfyUI, s.URL, WithAPIKey(comfyKey))
-	st, err := c.QueueStatus(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, &QueueStatus{Running: []QueueItem{}, Pending: []QueueItem{}}, st)
-
-	var ids []string
-	for i := 0; i < 3; i++ {
-		q, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(nil), ClientID: fmt.Sprint("client-", i)})
-		require.NoError(t, err)
-		ids = append(ids, q.PromptID)
-	}
-	require.True(t, s.StartPrompt(ids[0]))
-	st, err = c.QueueStatus(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, &QueueStatus{
-		Running:   []QueueItem{{Number: 0, PromptID: ids[0], ClientID: "client-0"}},
-		Pending:   []QueueItem{{Number: 1, PromptID: ids[1], ClientID: "client-1"}, {Number: 2, PromptID: ids[2], ClientID: "client-2"}},
-		Remaining: 3,
-	}, st)
-
-	s.CompletePrompt(ids[0])
-	st, err = c.QueueStatus(t.Context())
-	require.NoError(t, err)
-	assert.Empty(t, st.Running)
-	assert.Len(t, st.Pending, 2)
-	assert.Equal(t, 2, st.Remaining)
-
-	_, err = newTestClient(t, ComfyUI, s.URL).QueueStatus(t.Context())
-	require.ErrorIs(t, err, ErrUnauthorized)
-}
-
-func TestComfyQueueItemsTolerant(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		raw  string
-		want []QueueItem
-	}{
-		{`[[3, "a", {}, {"client_id": "c"}, ["9"]]]`, []QueueItem{{3, "a", "c"}}},
-		{`[[3.0, "a", {}, {}, [], {"sensitive": 1}, "extra"]]`, []QueueItem{{3, "a", ""}}},
-		{`[[-7.9, "a"]]`, []QueueItem{{-7, "a", ""}}},
-		{`[[1, "a", {}, "not an object"]]`, []QueueItem{{1, "a", ""}}},
-		{`[[1, "a", {}, {"client_id": 5}]]`, []QueueItem{{1, "a", ""}}},
-		{`[[1], [1, 2], ["x", "a"], [1, ""], {}, null, 5, [null, "a"], [1, "ok"]]`, []QueueItem{{1, "ok", ""}}},
-		{`[[1e300, "big"]]`, []QueueItem{}}, // a number no queue holds: malformed
-		{`{}`, []QueueItem{}},
-		{`null`, []QueueItem{}},
-		{``, []QueueItem{}},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, comfyQueueItems(json.RawMessage(tt.raw)), tt.raw)
-	}
-}
-
-func FuzzComfyQueueItems(f *testing.F) {
-	f.Add(`[[0, "6f1c", {"3": {}}, {"client_id": "x", "create_time": 1}, ["9"]]]`)
-	f.Add(`[[1.5, "a"], [2, "b", null, null, null, null]]`)
-	f.Add(`[[], [1], "x", [1e999, "a"], [true, "b"]]`)
-	f.Add(`{"queue_running": []}`)
-	f.Add(`[[1, "a", {}, {"client_id": ["nested"]}]]`)
-	f.Fuzz(func(t *testing.T, raw string) {
-		items := comfyQueueItems(json.RawMessage(raw))
-		require.NotNil(t, items)
-		var list []json.RawMessage
-		if json.Unmarshal([]byte(raw), &list) != nil {
-			require.Empty(t, items)
-		}
-		require.LessOrEqual(t, len(items), len(list))
-		for _, it := range items {
-			require.NotEmpty(t, it.PromptID)
-		}
-	})
-}
-
-func TestComfyPromptHistory(t *testing.T) {
-	t.Parallel()
-	s := setupComfy(t, comfyKey)
-	c := newTestClient(t, ComfyUI, s.URL, WithAPIKey(comfyKey))
-	q, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(func(w map[string]map[string]any) {
-		w["10"] = map[string]any{"class_type": "PreviewImage", "inputs": map[string]any{"images": []any{"8", 0}}}
-		w["9"]["inputs"].(map[string]any)["filename_prefix"] = "cats/cat"
-	})})
-	require.NoError(t, err)
-
-	_, err = c.PromptHistory(t.Context(), q.PromptID)
-	require.ErrorIs(t, err, ErrNotFound, "still queued")
-	e := comfyError(t, err)
-	assert.Equal(t, ComfyUI, e.Server)
-	assert.Contains(t, e.URL, "/comfy/history/"+q.PromptID)
-
-	s.CompletePrompt(q.PromptID)
-	h, err := c.PromptHistory(t.Context(), q.PromptID)
-	require.NoError(t, err)
-	assert.Equal(t, q.PromptID, h.PromptID)
-	assert.Equal(t, "success", h.Status)
-	assert.True(t, h.Completed)
-	assert.Equal(t, []OutputFile{{Filename: "cat_00001_.png", Subfolder: "cats", Type: "output"}}, h.Outputs["9"])
-	require.Len(t, h.Outputs["10"], 1)
-	assert.Equal(t, "temp", h.Outputs["10"][0].Type)
-	assert.Len(t, h.Outputs, 2)
-
-	// An interrupted prompt.
-	q2, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(nil)})
-	require.NoError(t, err)
-	require.True(t, s.StartPrompt(q2.PromptID))
-	require.NoError(t, c.Interrupt(t.Context(), q2.PromptID))
-	h, err = c.PromptHistory(t.Context(), q2.PromptID)
-	require.NoError(t, err)
-	assert.Equal(t, &PromptHistory{PromptID: q2.PromptID, Status: "error", Outputs: map[string][]OutputFile{}}, h)
-
-	for _, bad := range []string{"../x", "..", "", "a/b"} {
-		_, err = c.PromptHistory(t.Context(), bad)
-		require.ErrorIs(t, err, ErrInvalidPath, bad)
-	}
-	_, err = c.PromptHistory(t.Context(), "00000000-0000-4000-8000-000000000000")
-	require.ErrorIs(t, err, ErrNotFound)
-	_, err = newTestClient(t, ComfyUI, s.URL).PromptHistory(t.Context(), q.PromptID)
-	require.ErrorIs(t, err, ErrUnauthorized)
-}
-
-func TestComfySystemStats(t *testing.T) {
-	t.Parallel()
-	s := setupComfy(t, comfyKey)
-	c := newTestClient(t, ComfyUI, s.URL, WithAPIKey(comfyKey))
-	st, err := c.SystemStats(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, "linux", st.OS)
-	assert.Equal(t, "0.3.64", st.ComfyUIVersion)
-	assert.Equal(t, "2.8.0+cu128", st.PyTorchVersion)
-	assert.True(t, strings.HasPrefix(st.PythonVersion, "3.12.3"), st.PythonVersion)
-	assert.Equal(t, int64(67331584000), st.RAMTotal)
-	assert.Equal(t, int64(60129542144), st.RAMFree)
-	assert.Equal(t, []Device{{Name: "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync", Type: "cuda", Index: 0,
-		VRAMTotal: 25386352640, VRAMFree: 24000000000}}, st.Devices)
-
-	s.SetCPUMode(true)
-	st, err = c.SystemStats(t.Context())
-	require.NoError(t, err)
-	require.Len(t, st.Devices, 1)
-	assert.Equal(t, "cpu", st.Devices[0].Type)
-
-	_, err = newTestClient(t, ComfyUI, s.URL, WithAPIKey("wrong")).SystemStats(t.Context())
-	require.ErrorIs(t, err, ErrUnauthorized)
-}
-
-func TestComfyInterrupt(t *testing.T) {
-	t.Parallel()
-	s := setupComfy(t, comfyKey)
-	c := newTestClient(t, ComfyUI, s.URL, WithAPIKey(comfyKey))
-
-	require.NoError(t, c.Interrupt(t.Context(), ""))
-	assert.Equal(t, 1, s.Interrupts())
-	assert.Empty(t, s.LastHeader("POST", "/interrupt").Get("Content-Type"), "a global interrupt has no body")
-
-	q, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(nil)})
-	require.NoError(t, err)
-	require.NoError(t, c.Interrupt(t.Context(), q.PromptID), "not running: nothing happens")
-	assert.Equal(t, 2, s.Interrupts())
-	assert.Equal(t, "application/json", s.LastHeader("POST", "/interrupt").Get("Content-Type"))
-	st, err := c.QueueStatus(t.Context())
-	require.NoError(t, err)
-	assert.Len(t, st.Pending, 1, "an interrupt leaves the queue alone")
-
-	s.Faults.FailNext(1, http.StatusServiceUnavailable, 0)
-	require.ErrorIs(t, c.Interrupt(t.Context(), ""), ErrUnavailable)
-	assert.Equal(t, 3, s.Requests("POST", "/interrupt"), "never retried")
-	assert.Equal(t, 2, s.Interrupts())
-
-	require.ErrorIs(t, newTestClient(t, ComfyUI, s.URL).Interrupt(t.Context(), ""), ErrUnauthorized)
 }
 
 // comfyUnsupportedOps calls every generic operation ComfyUI lacks.
@@ -861,22 +513,6 @@ func TestComfyUnsupported(t *testing.T) {
 	_, err := New(ComfyUI, s.URL, WithSession(&Session{Token: "t"}))
 	var ce *ConfigError
 	assert.ErrorAs(t, err, &ce)
-
-	// The ComfyUI methods on another server.
-	k, err := New(Komga, "http://127.0.0.1:1/")
-	require.NoError(t, err)
-	ctx := t.Context()
-	for name, call := range map[string]func() error{
-		"QueuePrompt":   func() error { _, err := k.QueuePrompt(ctx, QueuePromptRequest{Prompt: comfyWorkflow(nil)}); return err },
-		"QueueStatus":   func() error { _, err := k.QueueStatus(ctx); return err },
-		"PromptHistory": func() error { _, err := k.PromptHistory(ctx, "x"); return err },
-		"SystemStats":   func() error { _, err := k.SystemStats(ctx); return err },
-		"Interrupt":     func() error { return k.Interrupt(ctx, "") },
-	} {
-		err := call()
-		require.ErrorIs(t, err, errors.ErrUnsupported, name)
-		assert.Contains(t, err.Error(), "komga: "+name+" is not supported: it is a ComfyUI operation")
-	}
 }
 
 func TestComfyNewFromEnv(t *testing.T) {
@@ -914,31 +550,6 @@ func TestComfyNewFromEnv(t *testing.T) {
 		"COMFYUI_API_KEY_FILE": "/run/secrets/comfy"}), files)
 	require.ErrorAs(t, err, &ce)
 	assert.NotContains(t, err.Error(), comfyKey)
-}
-
-func TestComfyUUID(t *testing.T) {
-	t.Parallel()
-	seen := map[string]bool{}
-	for i := 0; i < 200; i++ {
-		id := comfyUUID4()
-		require.Regexp(t, uuid4Pattern, id)
-		require.True(t, isCanonicalUUID(id))
-		require.False(t, seen[id])
-		seen[id] = true
-	}
-	for s, want := range map[string]bool{
-		"0b5d7c2e-3f1a-4c6b-9d8e-7a6b5c4d3e2f":   true,
-		"00000000-0000-0000-0000-000000000000":   true,
-		"0B5D7C2E-3F1A-4C6B-9D8E-7A6B5C4D3E2F":   false,
-		"0b5d7c2e3f1a4c6b9d8e7a6b5c4d3e2f":       false,
-		"0b5d7c2e-3f1a-4c6b-9d8e-7a6b5c4d3e2":    false,
-		"0b5d7c2e-3f1a-4c6b-9d8e-7a6b5c4d3e2g":   false,
-		"0b5d7c2e_3f1a-4c6b-9d8e-7a6b5c4d3e2f":   false,
-		"{0b5d7c2e-3f1a-4c6b-9d8e-7a6b5c4d3e2f}": false,
-		"":                                       false,
-	} {
-		assert.Equal(t, want, isCanonicalUUID(s), s)
-	}
 }
 
 // A key added to one call (a Header option, an api_key in the path) is
@@ -1047,48 +658,6 @@ func TestComfyDiagnoseKeyFromWithHeader(t *testing.T) {
 	assert.Equal(t, CredentialPassword, e.Credential)
 	assert.Contains(t, e.Hint, "rejected the API key sent in X-API-Key")
 	assert.Contains(t, e.Hint, "proxy")
-}
-
-// QueueStatus reads GET /queue, then GET /prompt: a failure of the second
-// is returned as it is, with no half-filled status.
-func TestComfyQueueStatusPromptFails(t *testing.T) {
-	t.Parallel()
-	s := setupComfy(t, comfyKey)
-	c := newTestClient(t, ComfyUI, s.URL, WithAPIKey(comfyKey))
-
-	s.Faults.FailNextOn("/prompt", 1, http.StatusInternalServerError, -1)
-	st, err := c.QueueStatus(t.Context())
-	require.Error(t, err)
-	assert.Nil(t, st)
-	e := comfyError(t, err)
-	assert.Equal(t, http.StatusInternalServerError, e.StatusCode)
-	assert.Equal(t, http.MethodGet, e.Method)
-	assert.True(t, strings.HasSuffix(e.URL, "/comfy/prompt"), e.URL)
-	assert.Equal(t, "Internal Server Error", e.Message)
-	for _, kind := range []error{ErrUnauthorized, ErrUnavailable, ErrNotFound, ErrUnexpectedServer} {
-		assert.NotErrorIs(t, err, kind)
-	}
-	assert.Equal(t, 1, s.Requests("GET", "/queue"), "the queue was read first")
-	assert.Equal(t, 1, s.Requests("GET", "/prompt"), "a 500 is not retried")
-
-	// 503 on every attempt: retried, then ErrUnavailable.
-	s.Faults.FailNextOn("/prompt", 3, http.StatusServiceUnavailable, -1)
-	_, err = c.QueueStatus(t.Context())
-	require.ErrorIs(t, err, ErrUnavailable)
-	assert.Equal(t, http.StatusServiceUnavailable, comfyError(t, err).StatusCode)
-	assert.Equal(t, 1+3, s.Requests("GET", "/prompt"))
-
-	// A proxy's 401 on /prompt alone is diagnosed like any other.
-	s.Faults.FailNextOn("/prompt", 1, http.StatusUnauthorized, -1)
-	_, err = c.QueueStatus(t.Context())
-	require.ErrorIs(t, err, ErrUnauthorized)
-	e = comfyError(t, err)
-	assert.Equal(t, CredentialAPIKey, e.Credential)
-	assert.Contains(t, e.Hint, "Authorization: Bearer")
-
-	st, err = c.QueueStatus(t.Context())
-	require.NoError(t, err, "the faults are used up")
-	assert.Equal(t, 0, st.Remaining)
 }
 
 // A credential placed where ComfyUI never looks reaches ComfyUI as no key

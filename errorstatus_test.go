@@ -76,12 +76,12 @@ func TestAnswerErrorsReportTheStatusSent(t *testing.T) {
 		{"comfyui probe by system stats", ComfyUI, []string{"/health"}, nil,
 			func(ctx context.Context, c *Client) error { _, err := c.Probe(ctx); return err },
 			ErrUnexpectedServer, http.MethodGet, "/system_stats"},
-		{"comfyui history", ComfyUI, nil, nil,
-			func(ctx context.Context, c *Client) error { _, err := c.PromptHistory(ctx, "p1"); return err },
-			ErrNotFound, http.MethodGet, "/history/p1"},
-		{"comfyui history, key in a query parameter", ComfyUI, nil, []Option{WithAuthenticator(APIKeyIn(InQuery("k"), "comfy-query-key"))},
-			func(ctx context.Context, c *Client) error { _, err := c.PromptHistory(ctx, "p2"); return err },
-			ErrNotFound, http.MethodGet, "/history/p2?k=REDACTED"},
+		{"comfyui health", ComfyUI, nil, nil,
+			func(ctx context.Context, c *Client) error { _, err := c.Health(ctx); return err },
+			ErrUnexpectedServer, http.MethodGet, "/health"},
+		{"comfyui health, key in a query parameter", ComfyUI, nil, []Option{WithAuthenticator(APIKeyIn(InQuery("k"), "comfy-query-key"))},
+			func(ctx context.Context, c *Client) error { _, err := c.Health(ctx); return err },
+			ErrUnexpectedServer, http.MethodGet, "/health?k=REDACTED"},
 		{"khoj created key", Khoj, nil, []Option{WithAPIKey("khoj-key")},
 			func(ctx context.Context, c *Client) error {
 				_, err := c.CreateAPIKey(ctx, CreateAPIKeyRequest{})
@@ -250,25 +250,4 @@ func TestErrorHasTwoConstructors(t *testing.T) {
 		}
 	}
 	assert.Equal(t, map[string]int{"newError": 1, "localError": 1}, builders)
-}
-
-// TestQueuePromptNeverSentIsNotMaybeQueued covers the class "an *Error with
-// no answer behind it" (StatusCode 0) in QueuePrompt, which returns the
-// prompt id with errors that may come after ComfyUI queued the prompt (a
-// 2xx it could not read, a 5xx): an error from before the request was sent
-// (here an authenticator's *Error, as a session's logged-out error is)
-// returns no id, like a refusal.
-func TestQueuePromptNeverSentIsNotMaybeQueued(t *testing.T) {
-	t.Parallel()
-	comfy := setupComfy(t, "")
-	for name, local := range map[string]*Error{
-		"no status":    {Server: ComfyUI, Method: "-", Message: "decided locally", kind: ErrUnauthorized},
-		"another kind": {Server: ComfyUI, Method: "-", Message: "decided locally", kind: ErrNotFound},
-	} {
-		c := newTestClient(t, ComfyUI, comfy.URL, WithAuthenticator(AuthenticatorFunc(func(*http.Request) error { return local })))
-		q, err := c.QueuePrompt(t.Context(), QueuePromptRequest{Prompt: comfyWorkflow(nil)})
-		require.ErrorIs(t, err, local.kind, name)
-		assert.Nil(t, q, "%s: never sent, so not queued", name)
-	}
-	assert.Zero(t, comfy.Requests("POST", "/prompt"), "nothing was sent")
 }

@@ -181,36 +181,6 @@ func Example_errors() {
 	// Output: credentials rejected
 }
 
-func ExampleClient_QueuePrompt() {
-	srv := authtest.NewComfyUI("s3cret") // a ComfyUI started with --api-key s3cret
-	defer srv.Close()
-	c, err := authclient.New(authclient.ComfyUI, srv.URL, authclient.WithAPIKey("s3cret"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	ctx := context.Background()
-	// /health answers whatever key is sent; CheckAuth checks the key.
-	if err := c.CheckAuth(ctx); err != nil {
-		log.Fatal(err) // errors.Is(err, authclient.ErrUnauthorized) for a wrong key
-	}
-	// The workflow in API format ("Export (API)" in ComfyUI).
-	workflow := []byte(`{
-		"4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}},
-		"5": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
-		"8": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["4", 2]}},
-		"9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "demo"}}}`)
-	q, err := c.QueuePrompt(ctx, authclient.QueuePromptRequest{Prompt: workflow})
-	if err != nil {
-		log.Fatal(err) // a refused prompt: see authclient.PromptErrorDetails
-	}
-	st, err := c.QueueStatus(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println("pending:", len(st.Pending), "ours:", st.Pending[0].PromptID == q.PromptID)
-	// Output: pending: 1 ours: true
-}
-
 // A script sets itself up on Khoj without a browser: Khoj e-mails a code,
 // the script (or its operator) passes it back, and gets an API token.
 func ExampleClient_BootstrapToken() {

@@ -1,7 +1,8 @@
 // Command comfyui checks a ComfyUI server: it prints its health and queue
 // sizes, then checks that the server accepts the API key.
 //
-// It is configured only from the environment (see authclient.NewFromEnv):
+// It uses the typed client of package comfyui, configured only from the
+// environment (see comfyui.NewFromEnv):
 //
 //	COMFYUI_URL=http://gpu-box:8188 COMFYUI_API_KEY=... go run ./examples/comfyui
 //	COMFYUI_URL=... COMFYUI_API_KEY_FILE=/run/secrets/comfyui go run ./examples/comfyui
@@ -26,6 +27,7 @@ import (
 
 	"github.com/selfhost-sdk/authclient"
 	"github.com/selfhost-sdk/authclient/authtest"
+	"github.com/selfhost-sdk/authclient/comfyui"
 )
 
 func main() {
@@ -54,7 +56,7 @@ func run(ctx context.Context) error {
 		os.Setenv("COMFYUI_API_KEY", key)
 	}
 
-	c, err := authclient.NewFromEnv(authclient.ComfyUI, authclient.WithUserAgent("authclient-example-comfyui/1.0"))
+	c, err := comfyui.NewFromEnv(authclient.WithUserAgent("authclient-example-comfyui/1.0"))
 	if err != nil {
 		return err
 	}
@@ -62,7 +64,7 @@ func run(ctx context.Context) error {
 	defer cancel()
 
 	// /health needs no key (a proxy in front may still want its credentials).
-	h, err := c.Health(ctx)
+	h, err := c.Core().Health(ctx) // a shared operation: on the core
 	switch {
 	case errors.Is(err, authclient.ErrNotFound):
 		fmt.Println("health: no /health endpoint (ComfyUI without the API-key patch)")
@@ -76,14 +78,14 @@ func run(ctx context.Context) error {
 		fmt.Printf("health: %s (version %s)\n", h.Status, version)
 	}
 
-	q, err := c.QueueStatus(ctx)
+	q, err := c.Queue(ctx) // a ComfyUI operation: on the typed client
 	if err != nil {
 		return explain(err)
 	}
 	fmt.Printf("queue: %d running, %d pending\n", len(q.Running), len(q.Pending))
 
 	// /health answers 200 whatever key is sent: CheckAuth is the key check.
-	if err := c.CheckAuth(ctx); err != nil {
+	if err := c.Core().CheckAuth(ctx); err != nil {
 		return explain(err)
 	}
 	fmt.Println("key accepted")

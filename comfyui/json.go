@@ -1,0 +1,89 @@
+package comfyui
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"unicode/utf8"
+)
+
+// number is a JSON number read tolerantly: an integer, a float (Python
+// writes queue numbers as 3.0 when a client chose them; truncated) or a
+// numeric string. Anything else (null, objects, out-of-range values) reads
+// as 0 without an error.
+type number int64
+
+// UnmarshalJSON implements json.Unmarshaler; it never fails.
+func (n *number) UnmarshalJSON(b []byte) error {
+	v, _ := intOf(b)
+	*n = number(v)
+	return nil
+}
+
+// intOf reads a JSON number (or numeric string) as an integer, truncating
+// fractions; ok is false for anything else.
+func intOf(b []byte) (v int64, ok bool) {
+	var num json.Number
+	if json.Unmarshal(b, &num) != nil || num == "" {
+		return 0, false
+	}
+	if i, err := num.Int64(); err == nil {
+		return i, true
+	}
+	if f, err := num.Float64(); err == nil && f > math.MinInt64 && f < math.MaxInt64 {
+		return int64(math.Trunc(f)), true
+	}
+	return 0, false
+}
+
+// lenient decodes JSON into v, ignoring type mismatches in fields (a
+// "device" number, a "queue" string): what decodes is kept. Syntax errors
+// still fail.
+type lenient struct{ v any }
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *lenient) UnmarshalJSON(b []byte) error {
+	err := json.Unmarshal(b, l.v)
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return nil
+	}
+	return err
+}
+
+// isObject reports whether raw is a JSON object.
+func isObject(raw json.RawMessage) bool {
+	return strings.HasPrefix(strings.TrimSpace(string(raw)), "{")
+}
+
+// oneLine folds server text to one printable line: valid UTF-8, control
+// characters and runs of space folded to one space.
+func oneLine(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	var b strings.Builder
+	space := false
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == ' ' || (r >= 0x80 && r < 0xa0) {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// cut bounds s to n bytes (on a rune boundary), marking a cut with "…".
+func cut(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
