@@ -155,12 +155,10 @@ func start(h http.Handler, cfg config, mode prefixMode) *Server {
 	wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
 		if s.prefix != "" {
-			switch {
-			case path == s.prefix || strings.HasPrefix(path, s.prefix+"/"):
-				path = strings.TrimPrefix(path, s.prefix)
-			case mode == prefixRewrite:
-				// Path used as is, like Audiobookshelf's router base path rewrite.
-			default:
+			// Outside the prefix, prefixRewrite uses the path as is, like
+			// Audiobookshelf's router base path rewrite.
+			var under bool
+			if path, under = stripPrefix(path, s.prefix); !under && mode != prefixRewrite {
 				http.Error(w, "authtest: request to "+path+" escaped the base path "+s.prefix+
 					"/; join endpoint paths to the base URL instead of using absolute paths", http.StatusInternalServerError)
 				return
@@ -336,30 +334,4 @@ func marshalCompact(v any) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// writeJSON answers with status and v encoded as JSON.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-// writeText answers with status and body as text. An empty contentType sends
-// no Content-Type header at all (Go would otherwise sniff one).
-func writeText(w http.ResponseWriter, status int, contentType, body string) {
-	if contentType == "" {
-		w.Header()["Content-Type"] = nil
-	} else {
-		w.Header().Set("Content-Type", contentType)
-	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
 }
