@@ -133,8 +133,8 @@ func absNew(opts []Option, initialised bool) *Audiobookshelf {
 	st := &absState{
 		clock:        cfg.clock,
 		basePath:     cfg.prefix,
-		secret:       absRandBytes(64),
-		sidSecret:    absRandBytes(32),
+		secret:       randBytes(64),
+		sidSecret:    randBytes(32),
 		accessTTL:    time.Hour,
 		refreshTTL:   30 * 24 * time.Hour,
 		grace:        10 * time.Minute,
@@ -232,7 +232,7 @@ func (a *Audiobookshelf) LegacyToken(username string) string {
 func (a *Audiobookshelf) AddLibrary(name string) (id string) {
 	a.st.mu.Lock()
 	defer a.st.mu.Unlock()
-	lib := &absLibrary{id: absUUID(), folderID: absUUID(), name: name, createdAt: a.st.clock.Now(),
+	lib := &absLibrary{id: uuid4(), folderID: uuid4(), name: name, createdAt: a.st.clock.Now(),
 		order: len(a.st.libraries) + 1}
 	a.st.libraries = append(a.st.libraries, lib)
 	return lib.id
@@ -338,7 +338,7 @@ type absState struct {
 	basePath  string
 	secret    []byte
 	sidSecret []byte
-	routes    []*absRoute
+	routes    *router[absRoute]
 
 	users       []*absUser
 	keys        []*absAPIKey
@@ -415,7 +415,7 @@ type absRateEntry struct {
 
 func (st *absState) addUserLocked(username, password, typ string) *absUser {
 	now := st.clock.Now()
-	u := &absUser{id: absUUID(), username: username, password: password, typ: typ, active: true, createdAt: now}
+	u := &absUser{id: uuid4(), username: username, password: password, typ: typ, active: true, createdAt: now}
 	u.token = absSign(st.secret, absClaims{UserID: u.id, Username: u.username, Iat: now.Unix()})
 	st.users = append(st.users, u)
 	return u
@@ -476,7 +476,7 @@ func (st *absState) authMethods() []string {
 // createAPIKey stores a key and returns its JWT. expiresIn is in seconds
 // (0: never).
 func (st *absState) createAPIKey(owner, creator *absUser, name string, expiresIn float64, active bool, now time.Time) (string, *absAPIKey) {
-	k := &absAPIKey{id: absUUID(), name: name, userID: owner.id, active: active, createdAt: now, updatedAt: now}
+	k := &absAPIKey{id: uuid4(), name: name, userID: owner.id, active: active, createdAt: now, updatedAt: now}
 	if creator != nil {
 		k.createdByUserID = creator.id
 	}
@@ -496,18 +496,18 @@ type absTokens struct{ access, refresh string }
 
 func (st *absState) accessToken(u *absUser, now time.Time) string {
 	exp := float64(now.Unix() + int64(st.accessTTL/time.Second))
-	return absSign(st.secret, absClaims{UserID: u.id, Username: u.username, JTI: absUUID(), Type: "access", Iat: now.Unix(), Exp: &exp})
+	return absSign(st.secret, absClaims{UserID: u.id, Username: u.username, JTI: uuid4(), Type: "access", Iat: now.Unix(), Exp: &exp})
 }
 
 func (st *absState) refreshToken(u *absUser, now time.Time) string {
 	exp := float64(now.Unix() + int64(st.refreshTTL/time.Second))
-	return absSign(st.secret, absClaims{UserID: u.id, Username: u.username, JTI: absUUID(), Type: "refresh", Iat: now.Unix(), Exp: &exp})
+	return absSign(st.secret, absClaims{UserID: u.id, Username: u.username, JTI: uuid4(), Type: "refresh", Iat: now.Unix(), Exp: &exp})
 }
 
 func (st *absState) createTokensAndSession(u *absUser, q *absReq) absTokens {
 	t := absTokens{access: st.accessToken(u, q.now), refresh: st.refreshToken(u, q.now)}
 	st.sessions = append(st.sessions, &absSession{
-		id: absUUID(), userID: u.id, ip: absClientIP(q.r), userAgent: q.r.UserAgent(),
+		id: uuid4(), userID: u.id, ip: absClientIP(q.r), userAgent: q.r.UserAgent(),
 		refreshToken: t.refresh, expiresAt: q.now.Add(st.refreshTTL), createdAt: q.now, updatedAt: q.now,
 	})
 	return t
@@ -534,7 +534,7 @@ func (st *absState) refreshCookie(q *absReq, token string) string {
 // newWebSession creates an express-session and returns it with its
 // connect.sid Set-Cookie value.
 func (st *absState) newWebSession(q *absReq) (*absWebSession, string) {
-	id := absRandString(24)
+	id := randBase64URL(24)
 	ws := &absWebSession{}
 	st.webSessions[id] = ws
 	mac := hmac.New(sha256.New, st.sidSecret)
@@ -574,17 +574,17 @@ type absReq struct {
 	user   *absUser
 }
 
+// absRoute is a handler and whether the auth rate limiter guards it.
 type absRoute struct {
-	method  string
-	segs    []string
 	limited bool
 	h       func(*absReq) *absResp
 }
 
-func (st *absState) buildRoutes() []*absRoute {
-	var rs []*absRoute
+// buildRoutes is the routing table. Express matches paths case-insensitively.
+func (st *absState) buildRoutes() *router[absRoute] {
+	rs := &router[absRoute]{fold: true}
 	add := func(method, path string, limited bool, h func(*absReq) *absResp) {
-		rs = append(rs, &absRoute{method: method, segs: strings.Split(path, "/"), limited: limited, h: h})
+		rs.handle(method, path, absRoute{limited: limited, h: h})
 	}
 	add("GET", "/", false, st.hIndex)
 	add("GET", "/login", false, st.hIndex)
@@ -645,14 +645,23 @@ func (st *absState) handle(r *http.Request) *absResp {
 		}
 	}
 
-	route, allowed := st.match(q, path)
-	if route == nil {
-		if r.Method == http.MethodOptions && len(allowed) > 0 {
+	m := st.routes.lookup(r.Method, path)
+	if !m.found {
+		if r.Method == http.MethodOptions && len(m.allowed) > 0 {
+			var allowed []string
+			for _, method := range m.allowed {
+				allowed = append(allowed, method)
+				if method == http.MethodGet {
+					allowed = append(allowed, http.MethodHead)
+				}
+			}
 			resp := absSendText(http.StatusOK, strings.Join(allowed, ","))
 			return resp.setHeader("Allow", strings.Join(allowed, ","))
 		}
 		return absExpressError(http.StatusNotFound, "Cannot "+r.Method+" "+absOriginalPath(r))
 	}
+	q.params = m.params
+	route := m.h
 	if !route.limited {
 		return route.h(q)
 	}
@@ -667,47 +676,6 @@ func (st *absState) handle(r *http.Request) *absResp {
 		resp.setHeader(k, v[0])
 	}
 	return resp
-}
-
-// match finds the route for the request; allowed lists the methods of the
-// routes matching the path when none matches the method.
-func (st *absState) match(q *absReq, path string) (*absRoute, []string) {
-	segs := strings.Split(path, "/")
-	var allowed []string
-	for _, rt := range st.routes {
-		params, ok := absMatchSegs(rt.segs, segs)
-		if !ok {
-			continue
-		}
-		if rt.method == q.r.Method || (q.r.Method == http.MethodHead && rt.method == "GET") {
-			q.params = params
-			return rt, nil
-		}
-		allowed = append(allowed, rt.method)
-		if rt.method == "GET" {
-			allowed = append(allowed, "HEAD")
-		}
-	}
-	return nil, allowed
-}
-
-func absMatchSegs(pattern, segs []string) ([]string, bool) {
-	if len(pattern) != len(segs) {
-		return nil, false
-	}
-	var params []string
-	for i, p := range pattern {
-		switch {
-		case strings.HasPrefix(p, ":"):
-			if segs[i] == "" {
-				return nil, false
-			}
-			params = append(params, segs[i])
-		case !strings.EqualFold(p, segs[i]):
-			return nil, false
-		}
-	}
-	return params, true
 }
 
 // authNotNeeded mirrors Auth.ignorePatterns (public cover and image routes).
@@ -1374,7 +1342,7 @@ func (st *absState) hOpenID(q *absReq) *absResp {
 	if rt := qs.Get("response_type"); rt != "" && rt != "code" {
 		return absSendText(http.StatusBadRequest, "Invalid response_type, only code supported")
 	}
-	state := absRandString(24)
+	state := randBase64URL(24)
 	if isMobile && qs.Get("state") != "" {
 		state = qs.Get("state")
 	}
@@ -1401,10 +1369,10 @@ func (st *absState) hOpenID(q *absReq) *absResp {
 			return absSendText(http.StatusBadRequest, "Only S256 code_challenge_method method supported")
 		}
 	} else {
-		verifier = absRandString(32)
+		verifier = randBase64URL(32)
 		challenge = absS256(verifier)
 	}
-	nonce := absRandString(16)
+	nonce := randBase64URL(16)
 	if isMobile {
 		for s, e := range st.mobileStates {
 			if q.now.Sub(e.createdAt) > absMobileStateTTL {
@@ -1548,7 +1516,7 @@ func (st *absState) hIDPAuthorize(q *absReq) *absResp {
 	if m := q.query.Get("code_challenge_method"); q.query.Get("code_challenge") != "" && m != "" && m != "S256" {
 		return &absResp{status: http.StatusBadRequest, contentType: absCTPlain, body: []byte("invalid_request")}
 	}
-	code := absRandString(24)
+	code := randBase64URL(24)
 	st.idpCodes[code] = &absIDPCode{username: st.openIDUser, codeChallenge: q.query.Get("code_challenge"),
 		redirectURI: ru, nonce: q.query.Get("nonce"), expiresAt: q.now.Add(absIDPCodeTTL)}
 	v := u.Query()
