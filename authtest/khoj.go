@@ -3,7 +3,6 @@ package authtest
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -11,11 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
 	"mime"
 	"net/http"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -203,7 +202,7 @@ type khojState struct {
 	prefix    string
 	anonymous bool
 	key       []byte
-	routes    map[string][]khojRoute
+	routes    *khojRouter
 
 	mu          sync.Mutex
 	users       map[string]*khojUser // by email
@@ -240,6 +239,9 @@ type khojRoute struct {
 	method string
 	handle func(*khojCtx) khojResp
 }
+
+// khojRouter is the routing table: Starlette matches paths exactly.
+type khojRouter = router[func(*khojCtx) khojResp]
 
 // khojCtx is one request being handled.
 type khojCtx struct {
@@ -287,7 +289,7 @@ func khojNew(anonymous bool, opts []Option) *Khoj {
 		clock:     cfg.clock,
 		prefix:    cfg.prefix,
 		anonymous: anonymous,
-		key:       khojRandomBytes(32),
+		key:       randBytes(32),
 		users:     map[string]*khojUser{},
 		attempts:  map[string][]time.Time{},
 	}
@@ -407,7 +409,7 @@ func (st *khojState) addToken(u *khojUser, name string) *khojToken {
 	t := &khojToken{
 		id:     st.nextTokenID,
 		userID: u.id,
-		token:  "kk-" + base64.RawURLEncoding.EncodeToString(khojRandomBytes(32)),
+		token:  "kk-" + randBase64URL(32),
 		name:   name,
 	}
 	st.tokens = append(st.tokens, t)
@@ -442,7 +444,7 @@ func (st *khojState) allow(slug, id string, limit int, now time.Time) bool {
 	return true
 }
 
-func (st *khojState) buildRoutes() map[string][]khojRoute {
+func (st *khojState) buildRoutes() *khojRouter {
 	page := func(c *khojCtx) khojResp { return khojHTML("Khoj") }
 	protected := func(c *khojCtx) khojResp {
 		if c.user == nil {
@@ -472,7 +474,18 @@ func (st *khojState) buildRoutes() map[string][]khojRoute {
 		rt["/auth/logout"] = []khojRoute{{"GET", st.logout}}
 		rt["/auth/oauth/metadata"] = []khojRoute{{"GET", st.oauthMetadata}}
 	}
-	return rt
+	paths := make([]string, 0, len(rt))
+	for p := range rt {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	r := &khojRouter{}
+	for _, p := range paths {
+		for _, route := range rt[p] {
+			r.handle(route.method, p, route.handle)
+		}
+	}
+	return r
 }
 
 func (st *khojState) serveHTTP(w http.ResponseWriter, r *http.Request) {
@@ -520,14 +533,17 @@ func (st *khojState) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // path, a trailing-slash redirect, or 404.
 func (st *khojState) route(c *khojCtx) khojResp {
 	path := c.r.URL.Path
-	routes := st.routes[path]
-	if routes == nil {
+	m := st.routes.lookup(c.r.Method, path)
+	if m.found {
+		return m.h(c)
+	}
+	if len(m.allowed) == 0 {
 		if path != "/" {
 			alt := path + "/"
 			if strings.HasSuffix(path, "/") {
 				alt = strings.TrimSuffix(path, "/")
 			}
-			if st.routes[alt] != nil {
+			if st.routes.has(alt) {
 				loc := c.origin() + st.prefix + alt
 				if c.r.URL.RawQuery != "" {
 					loc += "?" + c.r.URL.RawQuery
@@ -537,13 +553,7 @@ func (st *khojState) route(c *khojCtx) khojResp {
 		}
 		return khojDetail(http.StatusNotFound, "Not Found")
 	}
-	method := c.r.Method
-	for _, rt := range routes {
-		if rt.method == method || (method == http.MethodHead && rt.method == http.MethodGet) {
-			return rt.handle(c)
-		}
-	}
-	allow := routes[0].method
+	allow := m.allowed[0]
 	if allow == http.MethodGet {
 		allow = "GET, HEAD"
 	}
@@ -776,8 +786,8 @@ func (st *khojState) oauthMetadata(c *khojCtx) khojResp {
 }
 
 func (st *khojState) googleLogin(c *khojCtx) khojResp {
-	state := base64.RawURLEncoding.EncodeToString(khojRandomBytes(22))
-	nonce := base64.RawURLEncoding.EncodeToString(khojRandomBytes(15))
+	state := randBase64URL(22)
+	nonce := randBase64URL(15)
 	params := []khojPair{{"response_type", "code"}}
 	if st.clientID != "" {
 		params = append(params, khojPair{"client_id", st.clientID})
@@ -1300,23 +1310,9 @@ func khojServerError() khojResp {
 
 // Randomness.
 
-func khojRandomBytes(n int) []byte {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return b
-}
-
-func khojRandomInt(n int) int {
-	v, err := rand.Int(rand.Reader, big.NewInt(int64(n)))
-	if err != nil {
-		return 0
-	}
-	return int(v.Int64())
-}
-
 // khojRandomCode is f"{secrets.randbelow(int(1e6)):06}".
 func khojRandomCode() string {
-	return fmt.Sprintf("%06d", khojRandomInt(1_000_000))
+	return fmt.Sprintf("%06d", randIntn(1_000_000))
 }
 
 var (
@@ -1326,5 +1322,5 @@ var (
 
 // khojRandomName is Khoj's default token name: two title-cased words.
 func khojRandomName() string {
-	return khojAdjectives[khojRandomInt(len(khojAdjectives))] + " " + khojNouns[khojRandomInt(len(khojNouns))]
+	return khojAdjectives[randIntn(len(khojAdjectives))] + " " + khojNouns[randIntn(len(khojNouns))]
 }
