@@ -3,11 +3,9 @@ package authtest
 import (
 	"bufio"
 	"bytes"
-	"crypto/rand"
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -135,7 +133,8 @@ import (
 //	c, err := authclient.New(authclient.ComfyUI, srv.URL, authclient.WithAPIKey("s3cret"))
 type ComfyUI struct {
 	*Server
-	st *comfyState
+	st     *comfyState
+	routes *router[comfyHandler]
 }
 
 const (
@@ -252,6 +251,7 @@ func NewComfyUI(apiKey string, opts ...Option) *ComfyUI {
 		counters: map[string]int{},
 		sockets:  map[net.Conn]struct{}{},
 	}}
+	c.routes = c.buildRoutes()
 	c.Server = start(http.HandlerFunc(c.serveHTTP), cfg, prefixStrict)
 	return c
 }
@@ -420,13 +420,9 @@ func (c *ComfyUI) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasPrefix(path, "/api/") {
 		rp = path[len("/api"):]
 	}
-	methods := c.routes(rp)
-	method := r.Method
-	if method == http.MethodHead && methods[http.MethodGet] != nil {
-		method = http.MethodGet
-	}
-	if h := methods[method]; h != nil {
-		h(w, r)
+	m := c.routes.lookup(r.Method, rp)
+	if m.found {
+		m.h(w, r, m.params)
 		return
 	}
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
@@ -439,8 +435,8 @@ func (c *ComfyUI) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	allow := map[string]bool{http.MethodGet: true, http.MethodHead: true}
-	for m := range methods {
-		allow[m] = true
+	for _, method := range m.allowed {
+		allow[method] = true
 	}
 	names := make([]string, 0, len(allow))
 	for m := range allow {
@@ -451,55 +447,50 @@ func (c *ComfyUI) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	writeText(w, http.StatusMethodNotAllowed, "text/plain; charset=utf-8", "405: Method Not Allowed")
 }
 
-// routes returns the handlers of a route path (without the /api prefix) by
-// method, or nil.
-func (c *ComfyUI) routes(rp string) map[string]http.HandlerFunc {
-	switch rp {
-	case "/":
-		return map[string]http.HandlerFunc{http.MethodGet: c.getRoot}
-	case "/auth_login.html":
-		return map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Cache-Control", "no-cache")
-			writeText(w, http.StatusOK, "text/html", comfyLoginHTML)
-		}}
-	case "/auth_inject.js":
-		return map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, _ *http.Request) {
-			w.Header().Set("Cache-Control", "no-cache")
-			writeText(w, http.StatusOK, "application/javascript", comfyInjectJS)
-		}}
-	case "/health":
-		return map[string]http.HandlerFunc{http.MethodGet: c.getHealth}
-	case "/ws":
-		return map[string]http.HandlerFunc{http.MethodGet: c.serveWS}
-	case "/prompt":
-		return map[string]http.HandlerFunc{http.MethodGet: c.getPrompt, http.MethodPost: c.postPrompt}
-	case "/queue":
-		return map[string]http.HandlerFunc{http.MethodGet: c.getQueue, http.MethodPost: c.postQueue}
-	case "/history":
-		return map[string]http.HandlerFunc{http.MethodGet: c.getHistory, http.MethodPost: c.postHistory}
-	case "/interrupt":
-		return map[string]http.HandlerFunc{http.MethodPost: c.postInterrupt}
-	case "/free":
-		return map[string]http.HandlerFunc{http.MethodPost: c.postFree}
-	case "/system_stats":
-		return map[string]http.HandlerFunc{http.MethodGet: c.getSystemStats}
-	case "/features":
-		return map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, _ *http.Request) {
-			comfyWriteJSON(w, http.StatusOK, comfyFeatures())
-		}}
+// comfyHandler answers a request; params are the route's path parameters.
+type comfyHandler func(w http.ResponseWriter, r *http.Request, params []string)
+
+// buildRoutes is aiohttp's routing table, paths without the /api prefix. A
+// path parameter matches aiohttp's default [^{}/]+.
+func (c *ComfyUI) buildRoutes() *router[comfyHandler] {
+	rt := &router[comfyHandler]{param: func(s string) bool { return !strings.ContainsAny(s, "{}") }}
+	add := func(method, path string, h http.HandlerFunc) {
+		rt.handle(method, path, func(w http.ResponseWriter, r *http.Request, _ []string) { h(w, r) })
 	}
-	if id, ok := strings.CutPrefix(rp, "/history/"); ok && id != "" && !strings.ContainsAny(id, "/{}") {
-		return map[string]http.HandlerFunc{http.MethodGet: func(w http.ResponseWriter, _ *http.Request) {
-			c.st.mu.Lock()
-			out := comfyObject{}
-			if h := c.st.history[id]; h != nil {
-				out = out.set(id, h.json())
-			}
-			c.st.mu.Unlock()
-			comfyWriteJSON(w, http.StatusOK, out)
-		}}
-	}
-	return nil
+	add(http.MethodGet, "/", c.getRoot)
+	add(http.MethodGet, "/auth_login.html", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		writeText(w, http.StatusOK, "text/html", comfyLoginHTML)
+	})
+	add(http.MethodGet, "/auth_inject.js", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		writeText(w, http.StatusOK, "application/javascript", comfyInjectJS)
+	})
+	add(http.MethodGet, "/health", c.getHealth)
+	add(http.MethodGet, "/ws", c.serveWS)
+	add(http.MethodGet, "/prompt", c.getPrompt)
+	add(http.MethodPost, "/prompt", c.postPrompt)
+	add(http.MethodGet, "/queue", c.getQueue)
+	add(http.MethodPost, "/queue", c.postQueue)
+	add(http.MethodGet, "/history", c.getHistory)
+	add(http.MethodPost, "/history", c.postHistory)
+	add(http.MethodPost, "/interrupt", c.postInterrupt)
+	add(http.MethodPost, "/free", c.postFree)
+	add(http.MethodGet, "/system_stats", c.getSystemStats)
+	add(http.MethodGet, "/features", func(w http.ResponseWriter, _ *http.Request) {
+		comfyWriteJSON(w, http.StatusOK, comfyFeatures())
+	})
+	rt.handle(http.MethodGet, "/history/:prompt_id", func(w http.ResponseWriter, _ *http.Request, params []string) {
+		id := params[0]
+		c.st.mu.Lock()
+		out := comfyObject{}
+		if h := c.st.history[id]; h != nil {
+			out = out.set(id, h.json())
+		}
+		c.st.mu.Unlock()
+		comfyWriteJSON(w, http.StatusOK, out)
+	})
+	return rt
 }
 
 // proxyAllows applies the simulated reverse proxy's checks and answers the
@@ -751,7 +742,7 @@ func (c *ComfyUI) postPrompt(w http.ResponseWriter, r *http.Request) {
 		comfyWritePromptError(w, "no_prompt", "No prompt provided", "No prompt provided", comfyObject{})
 		return
 	}
-	promptID := comfyUUID4()
+	promptID := uuid4()
 	if v, ok := top.get("prompt_id"); ok && comfyKind(v) != 'n' {
 		var s string
 		if comfyKind(v) != '"' || json.Unmarshal(v, &s) != nil || !comfyUUIDPattern.MatchString(s) {
@@ -1350,7 +1341,7 @@ func (c *ComfyUI) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	sid := r.URL.Query().Get("clientId")
 	if sid == "" {
-		sid = strings.ReplaceAll(comfyUUID4(), "-", "")
+		sid = strings.ReplaceAll(uuid4(), "-", "")
 	}
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
@@ -1856,14 +1847,4 @@ func comfyPyHeader(h http.Header, name string, quoted bool) string {
 		return `"` + s + `"`
 	}
 	return "'" + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), "'", `\'`) + "'"
-}
-
-// comfyUUID4 returns a random UUID in canonical form, like str(uuid.uuid4()).
-func comfyUUID4() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
