@@ -3,14 +3,11 @@ package authtest
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"encoding/base64"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -154,6 +151,7 @@ type Komga struct {
 	rememberKey string
 	series      []*komgaSeries
 	libraryID   string // the one library AddSeries puts series in
+	routes      *router[komgaRoute]
 }
 
 type komgaUser struct {
@@ -190,8 +188,6 @@ const (
 	komgaRememberCookie = "komga-remember-me"
 	komgaSessionTimeout = 7 * 24 * time.Hour
 	komgaRememberMaxAge = 365 * 24 * 60 * 60 // seconds
-	komgaTSIDEpoch      = 1577836800000      // 2020-01-01T00:00:00Z in Unix milliseconds
-	komgaCrockford      = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 	komgaVersion        = "1.26.3"
 	komgaActuatorJSON   = "application/vnd.spring-boot.actuator.v3+json"
 )
@@ -200,8 +196,9 @@ const (
 func NewKomga(opts ...Option) *Komga {
 	k := &Komga{
 		sessions:    map[string]*komgaSession{},
-		rememberKey: komgaRandomHex(16),
+		rememberKey: randHex(16),
 	}
+	k.routes = k.buildRoutes()
 	k.Server = start(http.HandlerFunc(k.serveHTTP), newConfig(opts), prefixStrict)
 	return k
 }
@@ -580,92 +577,31 @@ func komgaMediaCompatible(a, b string) bool {
 	return as == "*" || bs == "*" || as == bs
 }
 
-func (k *Komga) route(w http.ResponseWriter, r *http.Request, rq *komgaRequest) {
-	path := r.URL.Path
-	method := r.Method
-	if method == http.MethodHead {
-		method = http.MethodGet
-	}
-	var (
-		methods []string
-		public  bool
-		admin   bool
-		keyID   string
-	)
-	switch {
-	case path == "/api/v2/users/me":
-		methods = []string{http.MethodGet}
-	case path == "/api/v2/users":
-		methods, admin = []string{http.MethodGet}, true
-	case path == "/api/v2/users/me/api-keys":
-		methods = []string{http.MethodGet, http.MethodPost}
-	case strings.HasPrefix(path, "/api/v2/users/me/api-keys/") && !strings.Contains(path[len("/api/v2/users/me/api-keys/"):], "/") &&
-		len(path) > len("/api/v2/users/me/api-keys/"):
-		methods, keyID = []string{http.MethodDelete}, path[len("/api/v2/users/me/api-keys/"):]
-	case path == "/api/v1/oauth2/providers":
-		methods, public = []string{http.MethodGet}, true
-	case path == "/api/v1/login/set-cookie":
-		methods = []string{http.MethodGet}
-	case path == "/api/v1/claim":
-		methods, public = []string{http.MethodGet, http.MethodPost}, true
-	case path == "/api/v1/series":
-		methods = []string{http.MethodGet}
-	case path == "/actuator/health":
-		methods, public = []string{http.MethodGet}, true
-	case path == "/actuator/info":
-		methods, admin = []string{http.MethodGet}, true
-	default:
-		if rq.user == nil {
-			k.unauthorized(w, r)
-			return
-		}
-		k.bootError(w, r, http.StatusNotFound, "No endpoint "+r.Method+" "+k.requestPath(r)+".")
-		return
-	}
-	if !public && rq.user == nil {
-		k.unauthorized(w, r)
-		return
-	}
-	if method == http.MethodOptions {
-		var allow []string
-		for _, m := range methods {
-			allow = append(allow, m)
-			if m == http.MethodGet {
-				allow = append(allow, http.MethodHead)
-			}
-		}
-		w.Header().Set("Allow", strings.Join(append(allow, http.MethodOptions), ","))
-		writeText(w, http.StatusOK, "", "")
-		return
-	}
-	allowed := false
-	for _, m := range methods {
-		allowed = allowed || m == method
-	}
-	if !allowed {
-		w.Header().Set("Allow", strings.Join(methods, ","))
-		k.bootError(w, r, http.StatusMethodNotAllowed, "Method '"+r.Method+"' is not supported.")
-		return
-	}
-	if admin && !rq.user.roles["ADMIN"] {
-		k.bootError(w, r, http.StatusForbidden, "Forbidden")
-		return
-	}
-	status := http.StatusOK
-	if rq.keyFailed {
-		status = http.StatusUnauthorized // Komga's API-key filter sets 401 and lets public endpoints answer
-	}
+// komgaRoute is one endpoint: whether it answers without authentication,
+// whether it needs the ADMIN role, and its handler. status is 200, or 401
+// when a bad API key fell through to a public endpoint.
+type komgaRoute struct {
+	public, admin bool
+	h             func(w http.ResponseWriter, r *http.Request, rq *komgaRequest, status int, params []string)
+}
 
-	switch {
-	case path == "/api/v2/users/me":
+// buildRoutes is the routing table. Spring matches paths exactly.
+func (k *Komga) buildRoutes() *router[komgaRoute] {
+	rt := &router[komgaRoute]{}
+	add := func(method, path string, public, admin bool, h func(http.ResponseWriter, *http.Request, *komgaRequest, int, []string)) {
+		rt.handle(method, path, komgaRoute{public: public, admin: admin, h: h})
+	}
+	add(http.MethodGet, "/api/v2/users/me", false, false, func(w http.ResponseWriter, _ *http.Request, rq *komgaRequest, status int, _ []string) {
 		writeJSON(w, status, k.userDto(rq.user))
-	case path == "/api/v2/users":
+	})
+	add(http.MethodGet, "/api/v2/users", false, true, func(w http.ResponseWriter, _ *http.Request, _ *komgaRequest, status int, _ []string) {
 		list := make([]komgaUserDto, 0, len(k.users))
 		for _, u := range k.users {
 			list = append(list, k.userDto(u))
 		}
 		writeJSON(w, status, list)
-	case path == "/api/v2/users/me/api-keys" && method == http.MethodGet:
+	})
+	add(http.MethodGet, "/api/v2/users/me/api-keys", false, false, func(w http.ResponseWriter, _ *http.Request, rq *komgaRequest, status int, _ []string) {
 		list := []komgaAPIKeyDto{}
 		for _, key := range k.keys {
 			if key.userID == rq.user.id {
@@ -673,21 +609,25 @@ func (k *Komga) route(w http.ResponseWriter, r *http.Request, rq *komgaRequest) 
 			}
 		}
 		writeJSON(w, status, list)
-	case path == "/api/v2/users/me/api-keys":
+	})
+	add(http.MethodPost, "/api/v2/users/me/api-keys", false, false, func(w http.ResponseWriter, r *http.Request, rq *komgaRequest, _ int, _ []string) {
 		k.createAPIKey(w, r, rq)
-	case keyID != "":
+	})
+	add(http.MethodDelete, "/api/v2/users/me/api-keys/:id", false, false, func(w http.ResponseWriter, r *http.Request, rq *komgaRequest, _ int, params []string) {
 		for i, key := range k.keys {
-			if key.id == keyID && key.userID == rq.user.id {
+			if key.id == params[0] && key.userID == rq.user.id {
 				k.keys = append(k.keys[:i:i], k.keys[i+1:]...)
 				writeText(w, http.StatusNoContent, "", "")
 				return
 			}
 		}
 		k.bootError(w, r, http.StatusNotFound, "404 NOT_FOUND")
-	case path == "/api/v1/oauth2/providers":
+	})
+	add(http.MethodGet, "/api/v1/oauth2/providers", true, false, func(w http.ResponseWriter, _ *http.Request, _ *komgaRequest, status int, _ []string) {
 		list := append([]komgaProvider{}, k.providers...)
 		writeJSON(w, status, list)
-	case path == "/api/v1/login/set-cookie":
+	})
+	add(http.MethodGet, "/api/v1/login/set-cookie", false, false, func(w http.ResponseWriter, r *http.Request, rq *komgaRequest, _ int, _ []string) {
 		if rq.session == nil {
 			// The HttpSession argument creates a session; it holds no authentication.
 			rq.sessionID, rq.session = k.newSession("", k.Clock.Now())
@@ -697,19 +637,71 @@ func (k *Komga) route(w http.ResponseWriter, r *http.Request, rq *komgaRequest) 
 			w.Header().Add("Set-Cookie", k.sessionCookie(r, rq.sessionID))
 		}
 		writeText(w, http.StatusNoContent, "", "")
-	case path == "/api/v1/claim" && method == http.MethodGet:
+	})
+	add(http.MethodGet, "/api/v1/claim", true, false, func(w http.ResponseWriter, _ *http.Request, _ *komgaRequest, status int, _ []string) {
 		writeJSON(w, status, map[string]bool{"isClaimed": len(k.users) > 0})
-	case path == "/api/v1/claim":
+	})
+	add(http.MethodPost, "/api/v1/claim", true, false, func(w http.ResponseWriter, r *http.Request, _ *komgaRequest, status int, _ []string) {
 		k.claim(w, r, status)
-	case path == "/api/v1/series":
+	})
+	add(http.MethodGet, "/api/v1/series", false, false, func(w http.ResponseWriter, r *http.Request, rq *komgaRequest, status int, _ []string) {
 		k.listSeries(w, r, rq, status)
-	case path == "/actuator/health":
-		komgaWriteJSON(w, status, komgaActuatorType(r), map[string]string{"status": "UP"})
-	case path == "/actuator/info":
-		komgaWriteJSON(w, status, komgaActuatorType(r), map[string]any{
+	})
+	add(http.MethodGet, "/actuator/health", true, false, func(w http.ResponseWriter, r *http.Request, _ *komgaRequest, status int, _ []string) {
+		writeJSONType(w, status, komgaActuatorType(r), map[string]string{"status": "UP"})
+	})
+	add(http.MethodGet, "/actuator/info", false, true, func(w http.ResponseWriter, r *http.Request, _ *komgaRequest, status int, _ []string) {
+		writeJSONType(w, status, komgaActuatorType(r), map[string]any{
 			"build": map[string]string{"artifact": "komga", "name": "komga", "version": komgaVersion, "group": "org.gotson"},
 		})
+	})
+	return rt
+}
+
+func (k *Komga) route(w http.ResponseWriter, r *http.Request, rq *komgaRequest) {
+	m := k.routes.lookup(r.Method, r.URL.Path)
+	rt := m.h
+	if !m.found {
+		if len(m.allowed) == 0 {
+			if rq.user == nil {
+				k.unauthorized(w, r)
+				return
+			}
+			k.bootError(w, r, http.StatusNotFound, "No endpoint "+r.Method+" "+k.requestPath(r)+".")
+			return
+		}
+		rt = m.first // the flags are the path's, whatever the method
 	}
+	if !rt.public && rq.user == nil {
+		k.unauthorized(w, r)
+		return
+	}
+	if r.Method == http.MethodOptions {
+		var allow []string
+		for _, method := range m.allowed {
+			allow = append(allow, method)
+			if method == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(append(allow, http.MethodOptions), ","))
+		writeText(w, http.StatusOK, "", "")
+		return
+	}
+	if !m.found {
+		w.Header().Set("Allow", strings.Join(m.allowed, ","))
+		k.bootError(w, r, http.StatusMethodNotAllowed, "Method '"+r.Method+"' is not supported.")
+		return
+	}
+	if rt.admin && !rq.user.roles["ADMIN"] {
+		k.bootError(w, r, http.StatusForbidden, "Forbidden")
+		return
+	}
+	status := http.StatusOK
+	if rq.keyFailed {
+		status = http.StatusUnauthorized // Komga's API-key filter sets 401 and lets public endpoints answer
+	}
+	rt.h(w, r, rq, status, m.params)
 }
 
 var komgaClaimEmail = regexp.MustCompile(`^.+@.+\..+$`)
@@ -831,7 +823,7 @@ func komgaASCIIEqualFold(a, b string) bool {
 }
 
 func (k *Komga) createKey(u *komgaUser, comment string) (string, *komgaAPIKey) {
-	plain := strings.ReplaceAll(komgaUUID(), "-", "") // Komga's ApiKeyGenerator: a UUIDv4 without dashes
+	plain := strings.ReplaceAll(uuid4(), "-", "") // Komga's ApiKeyGenerator: a UUIDv4 without dashes
 	key := &komgaAPIKey{id: k.newID(), userID: u.id, hash: komgaHashKey(plain), comment: comment, created: k.Clock.Now()}
 	k.keys = append(k.keys, key)
 	return plain, key
@@ -933,12 +925,6 @@ func komgaKeyDto(key *komgaAPIKey, shown string) komgaAPIKeyDto {
 		CreatedDate: created, LastModifiedDate: created}
 }
 
-// komgaWriteJSON is writeJSON with another content type.
-func komgaWriteJSON(w http.ResponseWriter, status int, contentType string, v any) {
-	b, _ := json.Marshal(v)
-	writeText(w, status, contentType, string(b))
-}
-
 // komgaActuatorType picks the content type Spring Boot's actuator would
 // negotiate for the request's Accept header.
 func komgaActuatorType(r *http.Request) string {
@@ -1004,7 +990,7 @@ func (k *Komga) lookupSession(id string, now time.Time) *komgaSession {
 }
 
 func (k *Komga) newSession(userID string, now time.Time) (string, *komgaSession) {
-	id := komgaUUID()
+	id := uuid4()
 	s := &komgaSession{userID: userID, lastAccess: now}
 	k.sessions[id] = s
 	return id, s
@@ -1054,27 +1040,8 @@ func (k *Komga) checkRememberMe(value string, now time.Time) *komgaUser {
 	return u
 }
 
-// newID returns a new TSID: 42 bits of milliseconds since 2020 and 22 random
-// bits, as 13 Crockford base32 characters, strictly increasing.
-func (k *Komga) newID() string {
-	ms := k.Clock.Now().UnixMilli() - komgaTSIDEpoch
-	if ms < 0 {
-		ms = 0
-	}
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	v := uint64(ms)<<22 | uint64(binary.BigEndian.Uint32(b[:])&0x3FFFFF)
-	if v <= k.lastID {
-		v = k.lastID + 1
-	}
-	k.lastID = v
-	var out [13]byte
-	for i := 12; i >= 0; i-- {
-		out[i] = komgaCrockford[v&31]
-		v >>= 5
-	}
-	return string(out[:])
-}
+// newID returns a new TSID (Komga's id format), strictly increasing.
+func (k *Komga) newID() string { return tsid(k.Clock.Now().UnixMilli(), &k.lastID) }
 
 // komgaBasicAuth parses an Authorization: Basic header the way Spring's
 // BasicAuthenticationConverter does. present is false when there is no Basic
@@ -1133,20 +1100,4 @@ func komgaHashPassword(password string) string {
 func komgaHashKey(key string) string {
 	sum := sha512.Sum512([]byte(key))
 	return hex.EncodeToString(sum[:])
-}
-
-func komgaRandomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// komgaUUID returns a random (version 4) UUID in its canonical form, the
-// form of Spring Session ids.
-func komgaUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
