@@ -1,6 +1,7 @@
 package authtest
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
@@ -120,6 +121,19 @@ func stripPrefix(path, prefix string) (string, bool) {
 		path = "/"
 	}
 	return path, true
+}
+
+// marshalCompact encodes v as the fakes' servers do (Node's JSON.stringify,
+// Python's json.dumps with compact separators, FastAPI): no HTML escaping
+// and no trailing newline.
+func marshalCompact(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // writeJSON answers with status and v encoded as JSON.
