@@ -83,7 +83,7 @@ func (a *Audiobookshelf) AddLibraryItems(libraryID string, n int) (ids []string)
 	}
 	now := a.st.clock.Now()
 	for range n {
-		it := &absLibraryItem{id: absUUID(), title: fmt.Sprintf("Book %05d", len(lib.items)+1), addedAt: now}
+		it := &absLibraryItem{id: uuid4(), title: fmt.Sprintf("Book %05d", len(lib.items)+1), addedAt: now}
 		lib.items = append(lib.items, it)
 		ids = append(ids, it.id)
 	}

@@ -7,11 +7,9 @@ package authtest
 import (
 	"bytes"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -112,29 +110,6 @@ func absClaimExp(c map[string]any) (float64, bool) {
 func absS256(verifier string) string {
 	sum := sha256.Sum256([]byte(verifier))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-// absRandBytes returns n random bytes.
-func absRandBytes(n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic("authtest: crypto/rand: " + err.Error())
-	}
-	return b
-}
-
-// absRandString returns a random base64url string built from n bytes.
-func absRandString(n int) string {
-	return base64.RawURLEncoding.EncodeToString(absRandBytes(n))
-}
-
-// absUUID returns a random version-4 UUID.
-func absUUID() string {
-	b := absRandBytes(16)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
 var absUUIDRe = regexp.MustCompile(`^(?i)[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)

@@ -23,12 +23,8 @@
 package authtest
 
 import (
-	"bytes"
-	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -155,12 +151,10 @@ func start(h http.Handler, cfg config, mode prefixMode) *Server {
 	wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
 		if s.prefix != "" {
-			switch {
-			case path == s.prefix || strings.HasPrefix(path, s.prefix+"/"):
-				path = strings.TrimPrefix(path, s.prefix)
-			case mode == prefixRewrite:
-				// Path used as is, like Audiobookshelf's router base path rewrite.
-			default:
+			// Outside the prefix, prefixRewrite uses the path as is, like
+			// Audiobookshelf's router base path rewrite.
+			var under bool
+			if path, under = stripPrefix(path, s.prefix); !under && mode != prefixRewrite {
 				http.Error(w, "authtest: request to "+path+" escaped the base path "+s.prefix+
 					"/; join endpoint paths to the base URL instead of using absolute paths", http.StatusInternalServerError)
 				return
@@ -189,177 +183,4 @@ func start(h http.Handler, cfg config, mode prefixMode) *Server {
 	}
 	s.URL = s.HTTP.URL + s.prefix + "/"
 	return s
-}
-
-// Faults injects failures into the requests a fake receives. The zero value
-// injects nothing. Its methods are safe for concurrent use.
-type Faults struct {
-	mu         sync.Mutex
-	failN      int
-	failStatus int
-	retryAfter string
-	failPath   string
-	resetN     int
-	latency    time.Duration
-}
-
-// FailNext makes the next n requests fail with status and a short plain-text
-// body, without reaching the fake's handlers. A non-negative retryAfter
-// adds a Retry-After header with that many whole seconds; pass -1 to send none.
-func (f *Faults) FailNext(n, status int, retryAfter time.Duration) {
-	f.FailNextOn("", n, status, retryAfter)
-}
-
-// FailNextOn is like [Faults.FailNext] but only counts and fails requests
-// whose path (relative to the prefix) equals path. An empty path matches all.
-func (f *Faults) FailNextOn(path string, n, status int, retryAfter time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.failN, f.failStatus, f.failPath = n, status, path
-	f.retryAfter = ""
-	if retryAfter >= 0 {
-		f.retryAfter = strconv.FormatInt(int64(retryAfter/time.Second), 10)
-	}
-}
-
-// ResetNext makes the next n requests fail by closing the connection without
-// an answer, as a crashed server or a flaky proxy would.
-func (f *Faults) ResetNext(n int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.resetN = n
-}
-
-// SetLatency delays every request by d before it is handled (0 turns it off).
-func (f *Faults) SetLatency(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.latency = d
-}
-
-// apply injects the configured fault, if any, and reports whether the request
-// was answered (or dropped) by it.
-func (f *Faults) apply(w http.ResponseWriter, r *http.Request) bool {
-	f.mu.Lock()
-	latency := f.latency
-	reset := false
-	if f.resetN > 0 {
-		f.resetN--
-		reset = true
-	}
-	status, retryAfter := 0, ""
-	if !reset && f.failN > 0 && (f.failPath == "" || f.failPath == r.URL.Path) {
-		f.failN--
-		status, retryAfter = f.failStatus, f.retryAfter
-	}
-	f.mu.Unlock()
-
-	if latency > 0 {
-		t := time.NewTimer(latency)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return true
-		}
-	}
-	if reset {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				if tc, ok := conn.(*net.TCPConn); ok {
-					_ = tc.SetLinger(0) // send RST, not FIN
-				}
-				_ = conn.Close()
-				return true
-			}
-		}
-		panic(http.ErrAbortHandler)
-	}
-	if status != 0 {
-		if retryAfter != "" {
-			w.Header().Set("Retry-After", retryAfter)
-		}
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.WriteHeader(status)
-		_, _ = w.Write([]byte(http.StatusText(status)))
-		return true
-	}
-	return false
-}
-
-// Clock is a time source for the fakes. A Clock made with a zero start time
-// follows the wall clock, shifted by whatever [Clock.Advance] added; one made
-// with a non-zero start time is frozen at that time until advanced. Its
-// methods are safe for concurrent use.
-type Clock struct {
-	mu     sync.Mutex
-	frozen bool
-	t      time.Time
-	offset time.Duration
-}
-
-// NewClock returns a clock frozen at start, or following the wall clock when
-// start is the zero time.
-func NewClock(start time.Time) *Clock {
-	return &Clock{frozen: !start.IsZero(), t: start}
-}
-
-// Now returns the clock's current time.
-func (c *Clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.frozen {
-		return c.t
-	}
-	return time.Now().Add(c.offset)
-}
-
-// Advance moves the clock forward by d.
-func (c *Clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.frozen {
-		c.t = c.t.Add(d)
-	} else {
-		c.offset += d
-	}
-}
-
-// marshalCompact encodes v as the fakes' servers do (Node's JSON.stringify,
-// Python's json.dumps with compact separators, FastAPI): no HTML escaping
-// and no trailing newline.
-func marshalCompact(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// writeJSON answers with status and v encoded as JSON.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-}
-
-// writeText answers with status and body as text. An empty contentType sends
-// no Content-Type header at all (Go would otherwise sniff one).
-func writeText(w http.ResponseWriter, status int, contentType, body string) {
-	if contentType == "" {
-		w.Header()["Content-Type"] = nil
-	} else {
-		w.Header().Set("Content-Type", contentType)
-	}
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body))
 }

@@ -166,7 +166,7 @@ func NewEchoProxy(upstream *Server, opts ...Option) *EchoProxy {
 	cfg.prefix = ""
 	prefix := upstream.prefix
 	p.Server = start(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rel := strings.TrimPrefix(r.URL.Path, prefix)
+		rel, _ := stripPrefix(r.URL.Path, prefix)
 		p.mu.Lock()
 		rule, ok := p.rules[rel]
 		if !ok {

@@ -61,3 +61,34 @@ func TestEchoProxyForwardsAndEchoes(t *testing.T) {
 		t.Fatalf("after Forward: got %d", resp.StatusCode)
 	}
 }
+
+// TestEchoProxyRulePathsAreUnderThePrefix: EchoOn paths are relative to the
+// upstream prefix the way Server.Requests paths are (the shared
+// stripPrefix): the bare prefix is "/", and a sibling path such as
+// /komgax is not under /komga at all.
+func TestEchoProxyRulePathsAreUnderThePrefix(t *testing.T) {
+	t.Parallel()
+	k := NewKomga(WithPrefix("/komga"))
+	defer k.Close()
+	p := NewEchoProxy(k.Server)
+	defer p.Close()
+	p.EchoOn("/", http.StatusTeapot, EchoPlainText, EchoRaw)
+	p.EchoOn("x", http.StatusTeapot, EchoPlainText, EchoRaw)
+	for _, tc := range []struct {
+		path string
+		want int
+	}{
+		{"/komga", http.StatusTeapot},
+		{"/komga/", http.StatusTeapot},
+		{"/komgax", http.StatusInternalServerError}, // forwarded: Komga's fake rejects paths outside its prefix
+	} {
+		resp, err := http.Get(p.HTTP.URL + tc.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET %s: %d, want %d", tc.path, resp.StatusCode, tc.want)
+		}
+	}
+}
