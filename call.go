@@ -212,6 +212,12 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		return c.transportError(req.Method, req.URL, err)
 	}
 	cl.answer = resp
+	// A cookie the server sets is a credential (a session), whoever reads
+	// it (a [ResponseMeta], a [Client.Stream] caller): masked from the
+	// moment it arrives.
+	for _, ck := range resp.Cookies() {
+		c.secrets.add(ck.Value)
+	}
 	if cl.meta != nil {
 		cl.meta.StatusCode, cl.meta.Header = resp.StatusCode, resp.Header
 	}

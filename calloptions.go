@@ -33,7 +33,9 @@ func ContentType(ct string) CallOption {
 // ResponseMeta fills m with the status and headers of the call's answer,
 // on every call that got one: a success, an [*Error], the 3xx of a
 // [NoRedirect] call. After retries it is the last answer. m is left as it
-// is when no answer came ([*TransportError]).
+// is when no answer came ([*TransportError]). The values of the cookies
+// an answer sets (Set-Cookie) are masked in the client's errors and logs
+// from the moment it arrives, like the credentials the client collects.
 func ResponseMeta(m *Meta) CallOption {
 	return func(cl *call) error {
 		if m == nil {
