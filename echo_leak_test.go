@@ -171,10 +171,9 @@ func echoScenarios() []echoScenario {
 				return c.Do(context.Background(), http.MethodGet, "api/v1/libraries", nil, nil)
 			}
 		}},
-		{name: "Komga session cookie from ConvertSessionToCookie", planted: []string{echoPassword}, setup: func(t *testing.T, l *slog.Logger) (*authtest.EchoProxy, *Client, map[string]int, func(*Client) error) {
+		{name: "Komga session cookie from /api/v1/login/set-cookie (read with ResponseMeta)", planted: []string{echoPassword}, setup: func(t *testing.T, l *slog.Logger) (*authtest.EchoProxy, *Client, map[string]int, func(*Client) error) {
 			_, p, c := komgaWith(t, l, WithLogin("admin@example.org", echoPassword))
-			ck, err := c.ConvertSessionToCookie(context.Background())
-			require.NoError(t, err)
+			ck := komgaSessionCookie(t, c)
 			return p, c, echoOnly, func(c *Client) error {
 				return c.Do(context.Background(), http.MethodPost, "echo", nil, nil, Header("Cookie", ck.Name+"="+ck.Value))
 			}

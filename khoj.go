@@ -62,12 +62,11 @@ var khojSpec = register(&serverSpec{
 	unsupported: map[string]string{
 		"Login": "Khoj has no password sign-in for API clients: use an API token (KHOJ_API_KEY, WithAPIKey) " +
 			"or a magic link (SendMagicLink, then VerifyMagicLink or BootstrapToken)",
-		"SetAPIKeyActive":        "Khoj API tokens are always active; revoke one with DeleteAPIKey",
-		"ListLibraries":          "Khoj has no libraries",
-		"Authorize":              "Authorize is Audiobookshelf's; use CheckAuth or CurrentUser",
-		"ConvertSessionToCookie": "a Khoj session already is a cookie: VerifyMagicLink signs the client in with one",
-		"StartOpenIDLogin":       khojNoOpenID,
-		"FinishOpenIDLogin":      khojNoOpenID,
+		"SetAPIKeyActive":   "Khoj API tokens are always active; revoke one with DeleteAPIKey",
+		"ListLibraries":     "Khoj has no libraries",
+		"Authorize":         "Authorize is Audiobookshelf's; use CheckAuth or CurrentUser",
+		"StartOpenIDLogin":  khojNoOpenID,
+		"FinishOpenIDLogin": khojNoOpenID,
 	},
 })
 

@@ -687,8 +687,6 @@ func TestKhojUnsupported(t *testing.T) {
 	require.ErrorIs(t, err, errors.ErrUnsupported)
 	_, err = c.ListLibraries(ctx)
 	require.ErrorIs(t, err, errors.ErrUnsupported)
-	_, err = c.ConvertSessionToCookie(ctx)
-	require.ErrorIs(t, err, errors.ErrUnsupported)
 	_, err = c.StartOpenIDLogin(ctx, "app://cb")
 	require.ErrorIs(t, err, errors.ErrUnsupported)
 	_, err = New(Khoj, k.URL, WithLogin(khojAlice, "pw"))
