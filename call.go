@@ -51,6 +51,9 @@ type call struct {
 	onError func(e *Error)
 	// errorHint explains a failed answer from its body (ErrorHint).
 	errorHint func(body []byte) string
+	// errorCode names a failed answer's error from its status and body
+	// (ErrorCode).
+	errorCode func(status int, body []byte) string
 
 	limit io.LimitedReader // bounds the decoded answer
 
@@ -235,6 +238,11 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		var e *Error
 		if cl.onError != nil && errors.As(err, &e) {
 			cl.onError(e)
+		}
+		if cl.errorCode != nil && errors.As(err, &e) {
+			if code := c.secrets.serverText(cl.errorCode(e.StatusCode, e.Body)); code != "" {
+				e.Code = truncate(code, maxMessage)
+			}
 		}
 		if cl.errorHint != nil && errors.As(err, &e) {
 			// Masked before it is cleaned, as the server's own text is.

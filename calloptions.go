@@ -160,6 +160,24 @@ func Secret(values ...string) CallOption {
 	}
 }
 
+// ErrorCode names a failed answer: on each [*Error] the call returns for
+// an HTTP answer, f gets the error's [Error.StatusCode] and [Error.Body]
+// and returns a code for [Error.Code], or "" to leave it as it is. It is
+// how a server package gives the answers of one operation that the server
+// sends without a code of their own (an empty 401) a name callers can
+// match, without re-classifying the error or building one: the category
+// (errors.Is) stays the core's. The code is folded to one line, bounded
+// and masked like [ErrorHint]'s hint. f must not keep body.
+func ErrorCode(f func(status int, body []byte) string) CallOption {
+	return func(cl *call) error {
+		if f == nil {
+			return configErr("ErrorCode", "the function is nil")
+		}
+		cl.errorCode = f
+		return nil
+	}
+}
+
 // ErrorHint explains a failed answer: on each [*Error] the call returns
 // for an HTTP answer, f gets the error's [Error.Body] and returns a hint,
 // or "" to leave [Error.Hint] as it is. The hint is made safe as the
