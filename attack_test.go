@@ -52,8 +52,7 @@ func TestCredentialInUseIsNotEvictedFromMaskSet(t *testing.T) {
 			p := authtest.NewEchoProxy(k.Server)
 			t.Cleanup(p.Close)
 			c := newTestClient(t, Khoj, p.URL, WithLogger(l), WithMaxRetries(0))
-			require.NoError(t, c.SendMagicLink(context.Background(), "me@example.org"))
-			require.NoError(t, c.VerifyMagicLink(context.Background(), "me@example.org", k.MagicCode("me@example.org")))
+			khojMagicSignIn(t, c, k, "me@example.org")
 			return p, c
 		},
 	}

@@ -51,6 +51,9 @@ type call struct {
 	onError func(e *Error)
 	// errorHint explains a failed answer from its body (ErrorHint).
 	errorHint func(body []byte) string
+	// errorCode names a failed answer's error from its status and body
+	// (ErrorCode).
+	errorCode func(status int, body []byte) string
 
 	limit io.LimitedReader // bounds the decoded answer
 
@@ -212,6 +215,12 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		return c.transportError(req.Method, req.URL, err)
 	}
 	cl.answer = resp
+	// A cookie the server sets is a credential (a session), whoever reads
+	// it (a [ResponseMeta], a [Client.Stream] caller): masked from the
+	// moment it arrives.
+	for _, ck := range resp.Cookies() {
+		c.secrets.add(ck.Value)
+	}
 	if cl.meta != nil {
 		cl.meta.StatusCode, cl.meta.Header = resp.StatusCode, resp.Header
 	}
@@ -229,6 +238,11 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		var e *Error
 		if cl.onError != nil && errors.As(err, &e) {
 			cl.onError(e)
+		}
+		if cl.errorCode != nil && errors.As(err, &e) {
+			if code := c.secrets.serverText(cl.errorCode(e.StatusCode, e.Body)); code != "" {
+				e.Code = truncate(code, maxMessage)
+			}
 		}
 		if cl.errorHint != nil && errors.As(err, &e) {
 			// Masked before it is cleaned, as the server's own text is.

@@ -33,7 +33,9 @@ func ContentType(ct string) CallOption {
 // ResponseMeta fills m with the status and headers of the call's answer,
 // on every call that got one: a success, an [*Error], the 3xx of a
 // [NoRedirect] call. After retries it is the last answer. m is left as it
-// is when no answer came ([*TransportError]).
+// is when no answer came ([*TransportError]). The values of the cookies
+// an answer sets (Set-Cookie) are masked in the client's errors and logs
+// from the moment it arrives, like the credentials the client collects.
 func ResponseMeta(m *Meta) CallOption {
 	return func(cl *call) error {
 		if m == nil {
@@ -154,6 +156,24 @@ func Secret(values ...string) CallOption {
 				cl.secrets = append(cl.secrets, v)
 			}
 		}
+		return nil
+	}
+}
+
+// ErrorCode names a failed answer: on each [*Error] the call returns for
+// an HTTP answer, f gets the error's [Error.StatusCode] and [Error.Body]
+// and returns a code for [Error.Code], or "" to leave it as it is. It is
+// how a server package gives the answers of one operation that the server
+// sends without a code of their own (an empty 401) a name callers can
+// match, without re-classifying the error or building one: the category
+// (errors.Is) stays the core's. The code is folded to one line, bounded
+// and masked like [ErrorHint]'s hint. f must not keep body.
+func ErrorCode(f func(status int, body []byte) string) CallOption {
+	return func(cl *call) error {
+		if f == nil {
+			return configErr("ErrorCode", "the function is nil")
+		}
+		cl.errorCode = f
 		return nil
 	}
 }

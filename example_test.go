@@ -181,34 +181,6 @@ func Example_errors() {
 	// Output: credentials rejected
 }
 
-// A script sets itself up on Khoj without a browser: Khoj e-mails a code,
-// the script (or its operator) passes it back, and gets an API token.
-func ExampleClient_BootstrapToken() {
-	k := authtest.NewKhoj() // stands in for https://khoj.example
-	defer k.Close()
-	ctx := context.Background()
-
-	c, err := authclient.New(authclient.Khoj, k.URL)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := c.SendMagicLink(ctx, "me@example.org"); err != nil {
-		log.Fatal(err)
-	}
-	code := k.MagicCode("me@example.org") // in real life: read from the e-mail
-	tok, err := c.BootstrapToken(ctx, "me@example.org", code, "backup script")
-	if err != nil {
-		log.Fatal(err) // errors.Is(err, authclient.ErrUnauthorized): wrong or expired code
-	}
-	// Store tok.Secret (shown only once), e.g. as KHOJ_API_KEY.
-	me, err := c.CurrentUser(ctx) // now signed in with the new token
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(me.Email, tok.Name, tok.Secret[:3])
-	// Output: me@example.org backup script kk-
-}
-
 func ExampleClient_HTTPClient() {
 	k, key := komgaFake()
 	defer k.Close()

@@ -61,19 +61,18 @@ var khojSpec = register(&serverSpec{
 
 	unsupported: map[string]string{
 		"Login": "Khoj has no password sign-in for API clients: use an API token (KHOJ_API_KEY, WithAPIKey) " +
-			"or a magic link (SendMagicLink, then VerifyMagicLink or BootstrapToken)",
-		"SetAPIKeyActive":        "Khoj API tokens are always active; revoke one with DeleteAPIKey",
-		"ListLibraries":          "Khoj has no libraries",
-		"Authorize":              "Authorize is Audiobookshelf's; use CheckAuth or CurrentUser",
-		"ConvertSessionToCookie": "a Khoj session already is a cookie: VerifyMagicLink signs the client in with one",
-		"StartOpenIDLogin":       khojNoOpenID,
-		"FinishOpenIDLogin":      khojNoOpenID,
+			"or a magic link (package khoj: SendMagicLink, then VerifyMagicLink or BootstrapToken)",
+		"SetAPIKeyActive":   "Khoj API tokens are always active; revoke one with DeleteAPIKey",
+		"ListLibraries":     "Khoj has no libraries",
+		"Authorize":         "Authorize is Audiobookshelf's; use CheckAuth or CurrentUser",
+		"StartOpenIDLogin":  khojNoOpenID,
+		"FinishOpenIDLogin": khojNoOpenID,
 	},
 })
 
 const (
 	khojNoOpenID = "Khoj's only browser sign-in is Google OAuth with its own redirect: send the user to the LoginURL " +
-		"from ListOAuthProviders, or sign in without a browser with a magic link (SendMagicLink)"
+		"from ListOAuthProviders, or sign in without a browser with a magic link (khoj.Client.SendMagicLink)"
 	khojAnonymousReason = "the server has no /auth routes: Khoj runs in anonymous mode (--anonymous-mode), which has no " +
 		"accounts, sessions or API tokens and serves every request as default@example.com (or the base URL is not Khoj's)"
 	khojDefaultEmail = "default@example.com"
@@ -84,39 +83,6 @@ const (
 	khojHealthPath   = "api/health"
 	khojMaxName      = 50 // characters; Khoj's column limit (a longer name is a 500)
 )
-
-// Codes set in [Error.Code] by [Client.SendMagicLink] and
-// [Client.VerifyMagicLink], whose answers Khoj sends without one (an empty
-// 401 or 403, a 404 with a message).
-const (
-	// KhojWrongCode means the code is not the one last e-mailed (401,
-	// ErrUnauthorized).
-	KhojWrongCode = "wrong_code"
-	// KhojCodeExpired means the code is older than 5 minutes (403,
-	// ErrUnauthorized).
-	KhojCodeExpired = "code_expired"
-	// KhojUnknownUser means no user has this e-mail address (404,
-	// ErrNotFound).
-	KhojUnknownUser = "unknown_user"
-	// KhojInvalidEmail means Khoj refused to create a user with this
-	// address (404, ErrNotFound): its deliverability check failed. Khoj
-	// runs that check only with billing on (STRIPE_API_KEY and the other
-	// billing settings, as Khoj's cloud service runs) and not in debug
-	// mode, so a self-hosted server without billing never answers it; there
-	// a malformed or undeliverable-looking address (a@localhost,
-	// a@foo.test) is refused by FastAPI's validation instead, a 422 with
-	// no Code.
-	KhojInvalidEmail = "invalid_email"
-)
-
-// khojOnly returns nil for a Khoj client and an [*UnsupportedError] for op
-// otherwise.
-func (c *Client) khojOnly(op string) error {
-	if c.spec == khojSpec {
-		return nil
-	}
-	return &UnsupportedError{Server: c.spec.server, Op: op, Reason: "it is a Khoj operation"}
-}
 
 // khojNoAuthRoutes turns FastAPI's route-not-found 404 on an /auth route
 // into an [*UnsupportedError]: Khoj in anonymous mode mounts no /auth
@@ -584,150 +550,4 @@ func khojCookieLogout(ctx context.Context, c *Client, a *cookieAuth, _ logoutOpt
 		return nil
 	}
 	return err
-}
-
-// SendMagicLink asks Khoj to e-mail a sign-in code to email (POST
-// /auth/magic), creating the user if there is none. Khoj sends the code
-// only if the server has e-mail configured (RESEND_API_KEY); it is valid
-// for 5 minutes and for one use. Complete the sign-in with
-// [Client.VerifyMagicLink] or [Client.BootstrapToken].
-//
-// The request carries no credentials (Khoj would end a session it
-// carried) and is never retried. Errors: a malformed address is a plain
-// [*Error] (422, FastAPI's message); an address Khoj's deliverability
-// check refuses, which happens only on a server with billing on, matches
-// [ErrNotFound] with Code [KhojInvalidEmail]; too many requests (20 per
-// address and 10 per user in 24 hours, unless the server runs with
-// KHOJ_DEBUG) match [ErrRateLimited] with Khoj's message. On a server in
-// anonymous mode, or another server, the error matches
-// errors.ErrUnsupported.
-func (c *Client) SendMagicLink(ctx context.Context, email string) error {
-	if err := c.khojOnly("SendMagicLink"); err != nil {
-		return err
-	}
-	email = strings.TrimSpace(email)
-	if email == "" {
-		return configErr("SendMagicLink", "e-mail address is empty")
-	}
-	cl := newCall(http.MethodPost, khojMagic)
-	cl.noAuth, cl.noReauth, cl.retry = true, true, false
-	if err := cl.jsonBody(map[string]string{"email": email}); err != nil {
-		return err
-	}
-	cl.onError = func(e *Error) {
-		switch e.StatusCode {
-		case http.StatusNotFound:
-			if !khojRouteNotFound(e.Body) {
-				e.Code = KhojInvalidEmail
-				e.Hint = "Khoj refused to create a user with this address"
-			}
-		case http.StatusTooManyRequests:
-			e.Hint = "Khoj allows 20 magic-link requests per address and 10 per user in 24 hours"
-		}
-	}
-	return khojNoAuthRoutes(c.send(ctx, cl), "SendMagicLink")
-}
-
-// VerifyMagicLink completes a magic-link sign-in: it sends the code
-// e-mailed by [Client.SendMagicLink] (GET /auth/magic, redirects not
-// followed, no credentials, never retried), takes the session cookie from
-// Khoj's answer and makes the client use it from then on, replacing its
-// other credentials ([Client.Logout] ends it). The e-mail address is
-// lower-cased, as Khoj stored it.
-//
-// Errors, all [*Error]s with a Code: a wrong code matches
-// [ErrUnauthorized] ([KhojWrongCode]); an expired one too
-// ([KhojCodeExpired]: codes last 5 minutes and are single-use); an
-// address without a user matches [ErrNotFound] ([KhojUnknownUser]); more
-// than 10 attempts per user in 24 hours, successful or not, match
-// [ErrRateLimited]. On a server in anonymous mode, or another server, the
-// error matches errors.ErrUnsupported.
-func (c *Client) VerifyMagicLink(ctx context.Context, email, code string) error {
-	if err := c.khojOnly("VerifyMagicLink"); err != nil {
-		return err
-	}
-	email = strings.ToLower(strings.TrimSpace(email))
-	code = strings.TrimSpace(code)
-	switch {
-	case email == "":
-		return configErr("VerifyMagicLink", "e-mail address is empty")
-	case code == "":
-		return configErr("VerifyMagicLink", "code is empty")
-	}
-	c.secrets.add(code) // a credential once sent: masked before it is
-	var session *cookieAuth
-	cl := newCall(http.MethodGet, khojMagic)
-	cl.noAuth, cl.noReauth, cl.noRedirect, cl.retry = true, true, true, false
-	cl.query = url.Values{"code": {code}, "email": {email}}
-	cl.onError = func(e *Error) {
-		switch e.StatusCode {
-		case http.StatusUnauthorized:
-			e.Code, e.Credential = KhojWrongCode, CredentialNone
-			e.Hint = "the code is wrong, or a newer one has been sent since"
-		case http.StatusForbidden:
-			e.Code, e.Credential = KhojCodeExpired, CredentialNone
-			e.Hint = "the code has expired: codes last 5 minutes and are single-use; request a new one with SendMagicLink"
-		case http.StatusNotFound:
-			if !khojRouteNotFound(e.Body) {
-				e.Code = KhojUnknownUser
-				e.Hint = "no Khoj user has this e-mail address; SendMagicLink creates one"
-			}
-		case http.StatusTooManyRequests:
-			e.Hint = "Khoj allows 10 code checks per user in 24 hours, successful or not"
-		}
-	}
-	cl.onResponse = func(resp *http.Response) error {
-		if resp.StatusCode < 300 || resp.StatusCode >= 400 {
-			return c.newError(resp, resp.Request, ErrUnexpectedServer, "expected a redirect with a session cookie")
-		}
-		for _, ck := range resp.Cookies() {
-			if ck.Name == khojSpec.sessionCookie && ck.Value != "" && ck.Value != "null" && ck.MaxAge >= 0 {
-				session = &cookieAuth{server: Khoj, name: ck.Name, value: ck.Value}
-				c.secrets.add(ck.Value)
-			}
-		}
-		if session == nil || session.validate() != nil {
-			return c.newError(resp, resp.Request, ErrUnexpectedServer, "the code was accepted, but the answer sets no usable session cookie")
-		}
-		return nil
-	}
-	if err := c.send(ctx, cl); err != nil {
-		return khojNoAuthRoutes(err, "VerifyMagicLink")
-	}
-	c.setAuthenticator(session)
-	return nil
-}
-
-// BootstrapToken is the documented way for a script to set itself up on
-// Khoj without a browser: it verifies the magic-link code as
-// [Client.VerifyMagicLink] does, mints an API token named tokenName with
-// the new session (an empty name gets a random one from Khoj; at most 50
-// characters), and switches the client to that token. Store the returned
-// Secret (for example as KHOJ_API_KEY): it is shown only this once.
-//
-//	if err := c.SendMagicLink(ctx, "me@example.org"); err != nil { … }
-//	code := readCodeFromUser()
-//	tok, err := c.BootstrapToken(ctx, "me@example.org", code, "backup script")
-//
-// The name is checked before the code is used. If minting fails after the
-// code was accepted, the client keeps the session and the error is
-// returned; call [Client.CreateAPIKey] to try again. Errors are those of
-// VerifyMagicLink and CreateAPIKey.
-func (c *Client) BootstrapToken(ctx context.Context, email, code, tokenName string) (*CreatedAPIKey, error) {
-	if err := c.khojOnly("BootstrapToken"); err != nil {
-		return nil, err
-	}
-	r := CreateAPIKeyRequest{Name: tokenName}
-	if err := khojCheckTokenRequest(r); err != nil {
-		return nil, err
-	}
-	if err := c.VerifyMagicLink(ctx, email, code); err != nil {
-		return nil, err
-	}
-	k, err := c.CreateAPIKey(ctx, r)
-	if err != nil {
-		return nil, err
-	}
-	c.setAuthenticator(APIKey(Khoj, k.Secret))
-	return k, nil
 }

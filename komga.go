@@ -311,36 +311,3 @@ func komgaProbe(ctx context.Context, c *Client) (*ServerInfo, error) {
 	}
 	return &ServerInfo{Server: Komga, Initialized: *claim.IsClaimed}, nil
 }
-
-// ConvertSessionToCookie turns the client's Komga session into a
-// KOMGA-SESSION cookie (Komga's /api/v1/login/set-cookie), for handing the
-// session to a browser or web view. It needs a session ([WithLogin] or
-// [Client.Login]); other servers return an error matching
-// errors.ErrUnsupported.
-func (c *Client) ConvertSessionToCookie(ctx context.Context) (*http.Cookie, error) {
-	if c.spec != komgaSpec {
-		return nil, c.spec.unsupportedErr("ConvertSessionToCookie")
-	}
-	if _, ok := c.authenticator().(*sessionAuth); !ok {
-		return nil, configErr("ConvertSessionToCookie", "needs a session: sign in with WithLogin or Login (an API key has no session to convert)")
-	}
-	var cookie *http.Cookie
-	cl := newCall(http.MethodGet, "api/v1/login/set-cookie")
-	cl.onResponse = func(resp *http.Response) error {
-		for _, ck := range resp.Cookies() {
-			if ck.Name == "KOMGA-SESSION" && ck.Value != "" {
-				cookie = ck
-				c.secrets.add(ck.Value)
-			}
-		}
-		if cookie == nil {
-			return c.newError(resp, resp.Request, ErrUnexpectedServer, "the answer sets no KOMGA-SESSION cookie")
-		}
-		return nil
-	}
-	if err := c.send(ctx, cl); err != nil {
-		return nil, err
-	}
-	c.secrets.add(cookie.Value)
-	return cookie, nil
-}

@@ -399,28 +399,19 @@ func TestKomgaOAuthProviders(t *testing.T) {
 	}, ps)
 }
 
-func TestKomgaConvertSessionToCookie(t *testing.T) {
-	t.Parallel()
-	k := setupKomga(t)
-	c := newTestClient(t, Komga, k.URL, WithLogin(komgaAdmin, komgaAdminPw))
-	cookie, err := c.ConvertSessionToCookie(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, "KOMGA-SESSION", cookie.Name)
-	assert.True(t, cookie.HttpOnly)
-	raw, err := base64.StdEncoding.DecodeString(cookie.Value)
-	require.NoError(t, err)
-	assert.Equal(t, c.Session().Token, string(raw), "the cookie is the Base64 of the session id")
-
-	// The cookie works as a session of its own.
-	cc := newTestClient(t, Komga, k.URL, WithAuthenticator(SessionCookie(Komga, cookie.Value)))
-	u, err := cc.CurrentUser(t.Context())
-	require.NoError(t, err)
-	assert.Equal(t, komgaAdmin, u.Email)
-
-	kc := newTestClient(t, Komga, k.URL, WithAPIKey(k.AddAPIKey(komgaAdmin, "k")))
-	_, err = kc.ConvertSessionToCookie(t.Context())
-	var ce *ConfigError
-	assert.ErrorAs(t, err, &ce, "an API key has no session to convert")
+// komgaSessionCookie converts c's session into its KOMGA-SESSION cookie
+// through the public core (package komga's SessionCookie does the same).
+func komgaSessionCookie(t *testing.T, c *Client) *http.Cookie {
+	t.Helper()
+	var m Meta
+	require.NoError(t, c.Do(t.Context(), http.MethodGet, "api/v1/login/set-cookie", nil, nil, NoRedirect(), ResponseMeta(&m)))
+	for _, ck := range (&http.Response{Header: m.Header}).Cookies() {
+		if ck.Name == "KOMGA-SESSION" {
+			return ck
+		}
+	}
+	t.Fatal("no KOMGA-SESSION cookie")
+	return nil
 }
 
 func TestKomgaLogout(t *testing.T) {
@@ -447,8 +438,7 @@ func TestKomgaLogout(t *testing.T) {
 
 	// A session cookie is logged out on the server too.
 	c2 := newTestClient(t, Komga, k.URL, WithLogin(komgaAdmin, komgaAdminPw))
-	cookie, err := c2.ConvertSessionToCookie(t.Context())
-	require.NoError(t, err)
+	cookie := komgaSessionCookie(t, c2)
 	cc := newTestClient(t, Komga, k.URL, WithAuthenticator(SessionCookie(Komga, cookie.Value)))
 	require.NoError(t, cc.Logout(t.Context()))
 	_, err = c2.CurrentUser(t.Context())

@@ -7,7 +7,7 @@
 //	KHOJ_URL=... KHOJ_API_KEY_FILE=/run/secrets/khoj go run ./examples/khoj
 //
 // KHOJ_API_KEY is a token from Khoj's settings page ("kk-…"), or one a
-// script minted for itself with Client.BootstrapToken. Without KHOJ_URL it
+// script minted for itself with khoj.Client.BootstrapToken (package khoj). Without KHOJ_URL it
 // starts an in-process fake Khoj (package authtest) with a demo user and
 // token, and says so.
 package main
@@ -22,6 +22,7 @@ import (
 
 	"github.com/selfhost-sdk/authclient"
 	"github.com/selfhost-sdk/authclient/authtest"
+	"github.com/selfhost-sdk/authclient/khoj"
 )
 
 func main() {
@@ -49,10 +50,11 @@ func run(ctx context.Context) error {
 		os.Setenv("KHOJ_API_KEY", token)
 	}
 
-	c, err := authclient.NewFromEnv(authclient.Khoj, authclient.WithUserAgent("authclient-example-khoj/1.0"))
+	kc, err := khoj.NewFromEnv(authclient.WithUserAgent("authclient-example-khoj/1.0"))
 	if err != nil {
 		return err
 	}
+	c := kc.Core() // the shared operations
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 

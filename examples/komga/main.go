@@ -1,6 +1,7 @@
 // Command komga signs in to a Komga server and prints who it is signed in
 // as, how many API keys the account has and which OAuth2 providers the
-// server offers.
+// server offers; signed in with a password, it also turns the session into
+// a browser cookie (package komga).
 //
 // It is configured only from the environment (see authclient.NewFromEnv):
 //
@@ -22,6 +23,7 @@ import (
 
 	"github.com/selfhost-sdk/authclient"
 	"github.com/selfhost-sdk/authclient/authtest"
+	"github.com/selfhost-sdk/authclient/komga"
 )
 
 func main() {
@@ -50,10 +52,11 @@ func run(ctx context.Context) error {
 		os.Setenv("KOMGA_API_KEY", key)
 	}
 
-	c, err := authclient.NewFromEnv(authclient.Komga, authclient.WithUserAgent("authclient-example-komga/1.0"))
+	kc, err := komga.NewFromEnv(authclient.WithUserAgent("authclient-example-komga/1.0"))
 	if err != nil {
 		return err
 	}
+	c := kc.Core() // the shared operations
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	defer func() { _ = c.Logout(ctx) }() // ends a password session; nothing to do for a key
@@ -85,5 +88,13 @@ func run(ctx context.Context) error {
 		names = append(names, "none")
 	}
 	fmt.Printf("OAuth providers: %s\n", strings.Join(names, ", "))
+
+	if c.Session() != nil { // signed in with a password: the session can go to a browser
+		ck, err := kc.SessionCookie(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("browser cookie: %s (value not shown)\n", ck.Name)
+	}
 	return nil
 }
