@@ -218,8 +218,10 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 	// A cookie the server sets is a credential (a session), whoever reads
 	// it (a [ResponseMeta], a [Client.Stream] caller): masked from the
 	// moment it arrives.
-	for _, ck := range resp.Cookies() {
-		c.secrets.add(ck.Value)
+	if len(resp.Header["Set-Cookie"]) > 0 {
+		for _, ck := range resp.Cookies() {
+			c.secrets.add(ck.Value)
+		}
 	}
 	if cl.meta != nil {
 		cl.meta.StatusCode, cl.meta.Header = resp.StatusCode, resp.Header
