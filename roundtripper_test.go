@@ -613,16 +613,16 @@ func TestSetAuthenticatorConcurrent(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	c := newTestClient(t, Komga, srv.URL, WithAPIKey(keys[0]))
-	stop := make(chan struct{})
+	// The swapper swaps once per request started, while the other
+	// goroutines' requests are in flight, rather than spinning (which would
+	// starve everything else on one CPU).
+	tick := make(chan struct{}, 200)
 	swapped := make(chan struct{})
 	go func() {
 		defer close(swapped)
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		i := 0
+		for range tick {
+			i++
 			assert.NoError(t, c.SetAuthenticator(APIKey(Komga, keys[i%2])))
 		}
 	}()
@@ -632,6 +632,7 @@ func TestSetAuthenticatorConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 20; i++ {
+				tick <- struct{}{}
 				assert.NoError(t, c.Do(context.Background(), "GET", "x", nil, nil))
 				resp, err := c.HTTPClient().Get(srv.URL + "/x")
 				if assert.NoError(t, err) {
@@ -642,7 +643,7 @@ func TestSetAuthenticatorConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	close(stop)
+	close(tick)
 	<-swapped
 }
 
