@@ -20,22 +20,14 @@ type errorBody struct {
 	} `json:"violations"`
 }
 
-// parseErrorBody extracts the server's message and code from an error body of
+// rawErrorBody extracts the server's message and code from an error body of
 // any of the shapes the servers use: Spring Boot's {"message": …} (Komga),
 // Komga's {"violations": […]}, {"error": "…"} (Audiobookshelf, ComfyUI),
 // {"error": {"type", "message"}} (ComfyUI prompt validation), FastAPI's
 // {"detail": "…"} or {"detail": […{"msg"}]} (Khoj), plain text, and HTML error
-// pages, cleaned to one line. It never fails: unknown shapes give an empty
-// message. The client itself uses [rawErrorBody] and masks its secrets
-// before cleaning (see [secretSet.serverText]).
-func parseErrorBody(contentType string, body []byte) (message, code string) {
-	message, code = rawErrorBody(contentType, body)
-	return cleanText(message), cleanText(code)
-}
-
-// rawErrorBody is parseErrorBody without the cleaning: the text as the
-// server wrote it, so that masking sees a secret in the form it was
-// echoed in.
+// pages. It never fails: unknown shapes give an empty message. The text is
+// returned as the server wrote it, so that masking sees a secret in the form
+// it was echoed in; [secretSet.serverText] then masks, cleans and bounds it.
 func rawErrorBody(contentType string, body []byte) (message, code string) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {

@@ -48,6 +48,14 @@ func TestParseErrorBody(t *testing.T) {
 	}
 }
 
+// parseErrorBody is what the client makes of an error body when it holds
+// no secrets: the raw text, masked, cleaned and bounded by serverText.
+func parseErrorBody(contentType string, body []byte) (message, code string) {
+	var s secretSet
+	message, code = rawErrorBody(contentType, body)
+	return s.serverText(message), s.serverText(code)
+}
+
 func FuzzParseErrorBody(f *testing.F) {
 	for _, s := range []string{
 		`{"message":"x","status":400}`, `{"violations":[{"fieldName":"a","message":"b"}]}`,
