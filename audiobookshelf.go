@@ -49,6 +49,11 @@ var absSpec = register(&serverSpec{
 		issuedAt:   absIssuedAt,
 		credential: CredentialAccessToken,
 	},
+
+	unsupported: map[Operation]string{
+		OpRememberMe:    "Audiobookshelf sessions are renewed with their refresh token, not a remember-me cookie",
+		OpLogoutWithGET: "Audiobookshelf's logout is POST /logout only",
+	},
 })
 
 // absIssuedAt reads an access token's iat claim (zero if it has none).

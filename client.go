@@ -159,6 +159,11 @@ func New(server Server, baseURL string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if o.rememberMe {
+		if err := spec.requireOption("WithRememberMe", OpRememberMe); err != nil {
+			return nil, err
+		}
+	}
 	c := &Client{
 		spec:          spec,
 		base:          base,

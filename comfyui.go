@@ -42,14 +42,18 @@ var comfySpec = register(&serverSpec{
 	checkAuth: comfyCheckAuth,
 	probe:     comfyProbe,
 
-	unsupported: map[string]string{
+	unsupported: map[Operation]string{
 		"ListAPIKeys":        comfyNoKeys,
 		"CreateAPIKey":       comfyNoKeys,
 		"DeleteAPIKey":       comfyNoKeys,
 		"RotateAPIKey":       comfyNoKeys + "; to rotate it, restart the server with a new key",
 		"SetAPIKeyActive":    comfyNoKeys,
 		"Login":              comfyStaticKey + "; WithLogin means HTTP Basic for a reverse proxy in front of ComfyUI",
+		OpRememberMe:         comfyStaticKey,
 		"Logout":             comfyStaticKey + ": there is no session to end",
+		OpLogoutWithGET:      comfyStaticKey + ": there is no session to end",
+		OpLogoutAllDevices:   comfyStaticKey + ": there is no session to end",
+		OpPaginate:           "ComfyUI has no paged lists",
 		"ListOAuthProviders": comfyStaticKey,
 		"CurrentUser":        comfyStaticKey,
 		"ListLibraries":      comfyStaticKey + ", and no libraries",

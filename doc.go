@@ -14,6 +14,42 @@
 //
 // or from the environment with [NewFromEnv] (KOMGA_URL, KOMGA_API_KEY, …).
 //
+// # Servers
+//
+// A [Client] talks to one server and speaks its dialect. The shared
+// operations below are methods of [Client]; which server has which is
+// data, the same that [Server.Supports] reads. An operation a server lacks
+// fails with an [*UnsupportedError] (errors.Is(err, errors.ErrUnsupported))
+// that names it ([Operation]) and says why, and sends nothing; an option
+// given to [New] that the server lacks is a [*ConfigError] wrapping one.
+//
+//	operation           Komga  Audiobookshelf  ComfyUI  Khoj
+//	Login               yes    yes             -        -
+//	WithRememberMe      yes    -               -        -
+//	Logout              yes    yes             -        yes
+//	LogoutWithGET       yes    -               -        yes
+//	LogoutAllDevices    -      yes             -        -
+//	CurrentUser         yes    yes             -        yes
+//	CheckAuth           yes    yes             yes      yes
+//	Health              yes    yes             yes      yes
+//	Probe               yes    yes             yes      yes
+//	ListAPIKeys         yes    yes             -        yes
+//	CreateAPIKey        yes    yes             -        yes
+//	DeleteAPIKey        yes    yes             -        yes
+//	RotateAPIKey        yes    yes             -        yes
+//	ListOAuthProviders  yes    yes             -        yes
+//	Paginate            yes    yes             -        -
+//
+// [Client.Do], [Client.Stream], [Client.Transport] and [Client.HTTPClient]
+// work on every server. Operations of one server only live in its package,
+// on a typed client that wraps a Client and cannot be called on the wrong
+// server: komga (a session turned into a KOMGA-SESSION cookie),
+// audiobookshelf (authorize, libraries, API-key activation, OpenID
+// sign-in), comfyui (prompts, queue, history, system stats, interrupt) and
+// khoj (magic-link sign-in, token bootstrap). Each has New, NewFromEnv,
+// Wrap (for a Client you already have) and Core (the Client underneath),
+// and is written only against this package's public API.
+//
 // # Authentication
 //
 // Each server has its own dialect; the client speaks it:
@@ -34,6 +70,23 @@
 // Credentials are only ever sent to the configured origin (scheme, host and
 // port). Redirects to another origin, or from https to http, are not
 // followed. Credentials with control characters are rejected by [New].
+//
+// # Sessions
+//
+// With [WithLogin], a Komga or Audiobookshelf client signs in lazily, on
+// its first call, and keeps the session: Komga's X-Auth-Token (and, with
+// [WithRememberMe], its remember-me cookie), Audiobookshelf's JWT access
+// token and its refresh token. When the server rejects the session, the
+// client renews it once (Komga: the remember-me cookie, else the password
+// again; Audiobookshelf: the refresh token, else the password) and
+// replays the request; goroutines that notice together share one renewal.
+// [Client.Login] signs in explicitly, [Client.Session] returns a copy of
+// the current session to save (it marshals to JSON), [WithSession]
+// restores one (with or without a password to fall back on),
+// [WithSessionHook] is called with each new session, and [Client.Logout]
+// ends it on the server. A session a program already has from a browser
+// is an authenticator: [SessionCookie] (Komga's KOMGA-SESSION, Khoj's
+// session). fmt and slog print a [Session] without its tokens.
 //
 // # Environment
 //
@@ -79,6 +132,39 @@
 // as ErrUnavailable. Each attempt may wait [DefaultTimeout] for the
 // response headers ([WithTimeout]); the caller's context bounds the whole
 // call. Reading a large body is never cut off by the per-attempt timeout.
+//
+// # Streaming
+//
+// [Client.Do] takes any request body: []byte, [encoding/json.RawMessage] or a JSON
+// value (replayed on a retry without a copy), an [io.Reader] (sent once,
+// replayed only if it is an [io.Seeker]), a [BodyFunc] (opened once per
+// attempt) or a [*Form] (multipart, streamed part by part: a file of any
+// size in constant memory). Its out may be an [io.Writer], which receives
+// the raw 2xx body as it arrives. [Client.Stream] returns the live
+// response for server-sent events and other streams: the caller reads and
+// closes its Body, and the connection goes back to the pool. Errors,
+// masking, redirects and the origin guard are the same on every path; the
+// per-attempt timeout bounds the wait for headers only, never a body.
+// [ResponseMeta] gives the status and headers of any answer.
+//
+// # Logging
+//
+// Nothing is logged unless [WithLogger] is given; then each attempt and
+// each answer is one slog line (server, method, redacted URL, and the
+// attempt or the status), and New logs a warning for a credential that
+// will not work as expected (an Audiobookshelf legacy token). Bodies and
+// headers are never logged; URLs are redacted (userinfo, token-like query
+// values) and every credential the client holds or derives is masked, in
+// every encoding it could be echoed in. [Client], [*Error], [Session] and
+// the authenticators print without their secrets through fmt and slog.
+//
+// # Testing
+//
+// Package authtest has in-process fakes of the four servers, faithful to
+// their wire behaviour (odd status codes included), mountable under a
+// path prefix, with an injectable clock and fault knobs: test your own
+// code against them with no server. [WithHTTPClient] takes an httpmock
+// transport too.
 //
 // # Concurrency
 //

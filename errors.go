@@ -258,15 +258,15 @@ func (c *Client) endpoint(path string) *url.URL {
 type UnsupportedError struct {
 	// Server is the server the client talks to.
 	Server Server
-	// Op names the operation, for example "ListAPIKeys".
-	Op string
+	// Op names the operation, for example [OpListAPIKeys].
+	Op Operation
 	// Reason says why, in the server's terms.
 	Reason string
 }
 
 // Error returns "authclient: <server>: Op is not supported: reason".
 func (e *UnsupportedError) Error() string {
-	s := "authclient: " + string(e.Server) + ": " + e.Op + " is not supported"
+	s := "authclient: " + string(e.Server) + ": " + string(e.Op) + " is not supported"
 	if e.Reason != "" {
 		s += ": " + e.Reason
 	}

@@ -263,3 +263,24 @@ func ExamplePaginate() {
 	// Series 00005
 	// 3 requests
 }
+
+func ExampleServer_Supports() {
+	for _, s := range []authclient.Server{authclient.Komga, authclient.ComfyUI} {
+		fmt.Println(s, "API keys:", s.Supports(authclient.OpListAPIKeys))
+	}
+
+	// An unsupported call fails before anything is sent, and says why.
+	c, err := authclient.New(authclient.ComfyUI, "http://127.0.0.1:8188/", authclient.WithAPIKey("comfy-key"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = c.ListAPIKeys(context.Background())
+	var ue *authclient.UnsupportedError
+	if errors.As(err, &ue) {
+		fmt.Println(ue.Op, "on", ue.Server, "is unsupported:", errors.Is(err, errors.ErrUnsupported))
+	}
+	// Output:
+	// komga API keys: true
+	// comfyui API keys: false
+	// ListAPIKeys on comfyui is unsupported: true
+}

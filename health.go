@@ -27,8 +27,8 @@ type Health struct {
 // client's credentials are valid (ComfyUI's /health answers 200 whatever key
 // is sent): use [Client.CurrentUser] or, for ComfyUI, [Client.CheckAuth].
 func (c *Client) Health(ctx context.Context) (*Health, error) {
-	if c.spec.health == nil {
-		return nil, c.spec.unsupportedErr("Health")
+	if err := c.spec.require(OpHealth); err != nil {
+		return nil, err
 	}
 	return c.spec.health(ctx, c)
 }

@@ -70,8 +70,8 @@ func (k CreatedAPIKey) LogValue() slog.Value {
 // server (admins only), Khoj the user's tokens. ComfyUI has one static key
 // and returns an error matching errors.ErrUnsupported.
 func (c *Client) ListAPIKeys(ctx context.Context) ([]APIKeyInfo, error) {
-	if c.spec.listKeys == nil {
-		return nil, c.spec.unsupportedErr("ListAPIKeys")
+	if err := c.spec.require(OpListAPIKeys); err != nil {
+		return nil, err
 	}
 	return c.spec.listKeys(ctx, c)
 }
@@ -81,8 +81,8 @@ func (c *Client) ListAPIKeys(ctx context.Context) ([]APIKeyInfo, error) {
 // with an [*Error] whose Code is [KomgaDuplicateKeyName] ("ERR_1034"). ComfyUI returns an error matching
 // errors.ErrUnsupported.
 func (c *Client) CreateAPIKey(ctx context.Context, r CreateAPIKeyRequest) (*CreatedAPIKey, error) {
-	if c.spec.createKey == nil {
-		return nil, c.spec.unsupportedErr("CreateAPIKey")
+	if err := c.spec.require(OpCreateAPIKey); err != nil {
+		return nil, err
 	}
 	k, err := c.spec.createKey(ctx, c, r)
 	if err == nil {
@@ -95,8 +95,8 @@ func (c *Client) CreateAPIKey(ctx context.Context, r CreateAPIKeyRequest) (*Crea
 // A key that does not exist gives an error matching [ErrNotFound]. ComfyUI
 // returns an error matching errors.ErrUnsupported.
 func (c *Client) DeleteAPIKey(ctx context.Context, id string) error {
-	if c.spec.deleteKey == nil {
-		return c.spec.unsupportedErr("DeleteAPIKey")
+	if err := c.spec.require(OpDeleteAPIKey); err != nil {
+		return err
 	}
 	return c.spec.deleteKey(ctx, c, id)
 }
@@ -197,8 +197,8 @@ func (e *RotationError) Unwrap() error { return e.Err }
 // [*RotationError]: the rotation is rolled back (the new key deleted, the
 // client back on the old key) and the error says what state it left.
 func (c *Client) RotateAPIKey(ctx context.Context, oldID string, r CreateAPIKeyRequest) (*CreatedAPIKey, error) {
-	if c.spec.createKey == nil || c.spec.verifyKey == nil {
-		return nil, c.spec.unsupportedErr("RotateAPIKey")
+	if err := c.spec.require(OpRotateAPIKey); err != nil {
+		return nil, err
 	}
 	old, err := c.findAPIKey(ctx, oldID)
 	if err != nil {

@@ -59,9 +59,11 @@ var khojSpec = register(&serverSpec{
 	checkAuth:      khojCheckAuth,
 	cookieLogout:   khojCookieLogout,
 
-	unsupported: map[string]string{
-		"Login": "Khoj has no password sign-in for API clients: use an API token (KHOJ_API_KEY, WithAPIKey) " +
-			"or a magic link (package khoj: SendMagicLink, then VerifyMagicLink or BootstrapToken)",
+	unsupported: map[Operation]string{
+		OpRememberMe:        khojNoPassword,
+		OpLogoutAllDevices:  "Khoj's session lives only in its signed cookie: a logout ends that copy, and the server keeps no list of sessions to end",
+		OpPaginate:          "Khoj has no paged lists",
+		OpLogin:             khojNoPassword,
 		"SetAPIKeyActive":   "Khoj API tokens are always active; revoke one with DeleteAPIKey",
 		"ListLibraries":     "Khoj has no libraries",
 		"Authorize":         "Authorize is Audiobookshelf's; use CheckAuth or CurrentUser",
@@ -71,6 +73,8 @@ var khojSpec = register(&serverSpec{
 })
 
 const (
+	khojNoPassword = "Khoj has no password sign-in for API clients: use an API token (KHOJ_API_KEY, WithAPIKey) " +
+		"or a magic link (package khoj: SendMagicLink, then VerifyMagicLink or BootstrapToken)"
 	khojNoOpenID = "Khoj's only browser sign-in is Google OAuth with its own redirect: send the user to the LoginURL " +
 		"from ListOAuthProviders, or sign in without a browser with a magic link (khoj.Client.SendMagicLink)"
 	khojAnonymousReason = "the server has no /auth routes: Khoj runs in anonymous mode (--anonymous-mode), which has no " +
@@ -88,7 +92,7 @@ const (
 // into an [*UnsupportedError]: Khoj in anonymous mode mounts no /auth
 // routes. Other errors, including Khoj's own 404s ("User not found."), are
 // returned as they are.
-func khojNoAuthRoutes(err error, op string) error {
+func khojNoAuthRoutes(err error, op Operation) error {
 	var e *Error
 	if !errors.As(err, &e) || e.StatusCode != http.StatusNotFound || !khojRouteNotFound(e.Body) {
 		return err
@@ -444,7 +448,7 @@ func khojFind(list khojTokenList, id string) string {
 
 // khojRenameOp makes an anonymous-mode error name the operation the caller
 // asked for.
-func khojRenameOp(err error, op string) error {
+func khojRenameOp(err error, op Operation) error {
 	var ue *UnsupportedError
 	if errors.As(err, &ue) && ue.Server == Khoj && ue.Reason == khojAnonymousReason {
 		return &UnsupportedError{Server: Khoj, Op: op, Reason: ue.Reason}
@@ -469,7 +473,7 @@ type khojMetadataDTO struct {
 	} `json:"google"`
 }
 
-func khojGetMetadata(ctx context.Context, c *Client, op string) (*khojMetadataDTO, error) {
+func khojGetMetadata(ctx context.Context, c *Client, op Operation) (*khojMetadataDTO, error) {
 	var d khojMetadataDTO
 	cl := newCall(http.MethodGet, khojMetadata)
 	cl.noAuth = true // public

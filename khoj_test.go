@@ -496,11 +496,11 @@ func TestKhojAnonymousMode(t *testing.T) {
 	require.ErrorIs(t, err, errors.ErrUnsupported)
 	var ue *UnsupportedError
 	require.ErrorAs(t, err, &ue)
-	assert.Equal(t, "DeleteAPIKey", ue.Op)
+	assert.Equal(t, OpDeleteAPIKey, ue.Op)
 	_, err = c.RotateAPIKey(t.Context(), "0123456789abcdef", CreateAPIKeyRequest{})
 	require.ErrorIs(t, err, errors.ErrUnsupported)
 	require.ErrorAs(t, err, &ue)
-	assert.Equal(t, "RotateAPIKey", ue.Op)
+	assert.Equal(t, OpRotateAPIKey, ue.Op)
 	_, err = c.ListOAuthProviders(t.Context())
 	require.ErrorIs(t, err, errors.ErrUnsupported)
 

@@ -49,6 +49,10 @@ var komgaSpec = register(&serverSpec{
 		}
 		return "", ""
 	},
+
+	unsupported: map[Operation]string{
+		OpLogoutAllDevices: "Komga's logout ends one session; changing the user's password ends all of them",
+	},
 })
 
 // KomgaUser holds the Komga-specific part of a [User]: which libraries and

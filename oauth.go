@@ -24,8 +24,8 @@ type OAuthProvider struct {
 // Audiobookshelf's OpenID method, Khoj's Google sign-in. An empty list means
 // none is configured. ComfyUI returns an error matching errors.ErrUnsupported.
 func (c *Client) ListOAuthProviders(ctx context.Context) ([]OAuthProvider, error) {
-	if c.spec.oauthProviders == nil {
-		return nil, c.spec.unsupportedErr("ListOAuthProviders")
+	if err := c.spec.require(OpListOAuthProviders); err != nil {
+		return nil, err
 	}
 	return c.spec.oauthProviders(ctx, c)
 }
@@ -56,8 +56,8 @@ type ServerInfo struct {
 // [ErrUnauthorized]; any other server answering gives one matching
 // [ErrUnexpectedServer].
 func (c *Client) Probe(ctx context.Context) (*ServerInfo, error) {
-	if c.spec.probe == nil {
-		return nil, c.spec.unsupportedErr("Probe")
+	if err := c.spec.require(OpProbe); err != nil {
+		return nil, err
 	}
 	return c.spec.probe(ctx, c)
 }
@@ -95,6 +95,9 @@ type User struct {
 // /api/health, which answers 200 either way. Elsewhere it asks for the
 // current user.
 func (c *Client) CheckAuth(ctx context.Context) error {
+	if err := c.spec.require(OpCheckAuth); err != nil {
+		return err
+	}
 	if c.spec.checkAuth != nil {
 		return c.spec.checkAuth(ctx, c)
 	}
@@ -105,8 +108,8 @@ func (c *Client) CheckAuth(ctx context.Context) error {
 // CurrentUser returns the account the client is signed in as. ComfyUI has
 // no accounts and returns an error matching errors.ErrUnsupported.
 func (c *Client) CurrentUser(ctx context.Context) (*User, error) {
-	if c.spec.currentUser == nil {
-		return nil, c.spec.unsupportedErr("CurrentUser")
+	if err := c.spec.require(OpCurrentUser); err != nil {
+		return nil, err
 	}
 	return c.spec.currentUser(ctx, c)
 }

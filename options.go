@@ -141,7 +141,10 @@ func WithLogin(username, password string) Option {
 			case passwordBasic:
 				return BasicAuth(username, password), nil
 			}
-			return nil, configErr("WithLogin", "%s has no password sign-in: %s", c.spec.name, c.spec.unsupported["Login"])
+			if err := c.spec.requireOption("WithLogin", OpLogin); err != nil {
+				return nil, err
+			}
+			return nil, configErr("WithLogin", "%s has no password sign-in", c.spec.name)
 		})
 		o.login = &loginCredentials{username: username, password: password}
 		o.session = session
@@ -171,7 +174,9 @@ func WithSession(s *Session) Option {
 
 // WithRememberMe asks Komga for a remember-me cookie at sign-in. The cookie
 // is kept in the [Session] and lets the client sign in again after Komga
-// restarts (which drops every session) without the password.
+// restarts (which drops every session) without the password. [New] refuses
+// it with a [*ConfigError] for a server without remember-me (see
+// [OpRememberMe]).
 func WithRememberMe() Option {
 	return func(o *options) error { o.rememberMe = true; return nil }
 }

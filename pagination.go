@@ -317,12 +317,9 @@ func Paginate[T any](ctx context.Context, c *Client, path string, opts ...CallOp
 		case ctx == nil:
 			yield(zero, configErr("context", "is nil (use context.Background())"))
 			return
-		case c.spec.pages == nil:
-			reason := c.spec.unsupported["Paginate"]
-			if reason == "" {
-				reason = c.spec.name + " has no paged lists"
-			}
-			yield(zero, &UnsupportedError{Server: c.spec.server, Op: "Paginate", Reason: reason})
+		}
+		if err := c.spec.require(OpPaginate); err != nil {
+			yield(zero, err)
 			return
 		}
 		p := &pager[T]{scheme: c.spec.pages, seed: maphash.MakeSeed()}

@@ -392,7 +392,7 @@ func TestPaginateUnsupportedServers(t *testing.T) {
 		assert.ErrorIs(t, errs[0], errors.ErrUnsupported, s)
 		var ue *UnsupportedError
 		require.ErrorAs(t, errs[0], &ue)
-		assert.Equal(t, "Paginate", ue.Op)
+		assert.Equal(t, OpPaginate, ue.Op)
 		assert.NotEmpty(t, ue.Reason)
 	}
 }

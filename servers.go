@@ -102,8 +102,12 @@ type serverSpec struct {
 	// Sessions (passwords == passwordSession).
 	sessions *sessionDialect
 
-	// unsupported explains, per operation name, why the server lacks it.
-	unsupported map[string]string
+	// unsupported lists the operations the server lacks, each with why,
+	// in the server's terms: the one table [serverSpec.require] and
+	// [Server.Supports] read, and the package doc's # Servers table shows.
+	// The operation functions above are nil exactly for these (a test
+	// checks).
+	unsupported map[Operation]string
 }
 
 // sessionDialect is how a server's sessions work.
@@ -178,7 +182,7 @@ func (s *serverSpec) kind(status int) error {
 }
 
 // unsupportedErr builds the ErrUnsupported error for op.
-func (s *serverSpec) unsupportedErr(op string) error {
+func (s *serverSpec) unsupportedErr(op Operation) error {
 	return &UnsupportedError{Server: s.server, Op: op, Reason: s.unsupported[op]}
 }
 

@@ -407,8 +407,8 @@ func checkSessionTokens(s *Session) error {
 // [WithRememberMe]) and Audiobookshelf support it; other servers return an
 // error matching errors.ErrUnsupported.
 func (c *Client) Login(ctx context.Context, username, password string) (*Session, error) {
-	if c.spec.sessions == nil {
-		return nil, c.spec.unsupportedErr("Login")
+	if err := c.spec.require(OpLogin); err != nil {
+		return nil, err
 	}
 	a := newSessionAuth(c, username, password, nil)
 	if err := a.validate(); err != nil {
@@ -462,11 +462,15 @@ type logoutOptions struct {
 	allDevices bool
 }
 
-// LogoutWithGET makes Komga's logout a GET instead of the default POST.
+// LogoutWithGET makes Komga's logout a GET instead of the default POST
+// (Khoj's is always a GET). [Client.Logout] on a server whose logout is
+// POST only (Audiobookshelf) fails with an [*UnsupportedError] and sends
+// nothing.
 func LogoutWithGET() LogoutOption { return func(o *logoutOptions) { o.method = http.MethodGet } }
 
 // LogoutAllDevices makes Audiobookshelf end every session of the user, not
-// only this client's (Audiobookshelf 2.36 or later).
+// only this client's (Audiobookshelf 2.36 or later). [Client.Logout] on
+// other servers fails with an [*UnsupportedError] and sends nothing.
 func LogoutAllDevices() LogoutOption { return func(o *logoutOptions) { o.allDevices = true } }
 
 // Logout ends the client's session on the server and forgets it: Komga's
@@ -480,14 +484,28 @@ func LogoutAllDevices() LogoutOption { return func(o *logoutOptions) { o.allDevi
 // A server with no sessions at all (ComfyUI: one static key) returns an
 // error matching errors.ErrUnsupported.
 func (c *Client) Logout(ctx context.Context, opts ...LogoutOption) error {
-	if c.spec.sessions == nil && c.spec.sessionCookie == "" {
-		return c.spec.unsupportedErr("Logout")
-	}
 	o := logoutOptions{method: http.MethodPost}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(&o)
 		}
+	}
+	// A variant the server lacks fails before anything is sent, with or
+	// without a session: the caller asked for something this server
+	// cannot do. The variant is named, rather than Logout, when both are
+	// missing.
+	if o.method == http.MethodGet {
+		if err := c.spec.require(OpLogoutWithGET); err != nil {
+			return err
+		}
+	}
+	if o.allDevices {
+		if err := c.spec.require(OpLogoutAllDevices); err != nil {
+			return err
+		}
+	}
+	if err := c.spec.require(OpLogout); err != nil {
+		return err
 	}
 	switch a := c.authenticator().(type) {
 	case *sessionAuth:

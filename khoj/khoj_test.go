@@ -301,7 +301,7 @@ func TestAnonymousModeHasNoMagicLinks(t *testing.T) {
 		require.ErrorIs(t, err, errors.ErrUnsupported, op)
 		var ue *authclient.UnsupportedError
 		require.ErrorAs(t, err, &ue, op)
-		assert.True(t, strings.HasPrefix(ue.Op, "khoj."), op)
+		assert.True(t, strings.HasPrefix(string(ue.Op), "khoj."), op)
 		assert.Contains(t, err.Error(), "anonymous mode", op)
 		assertNoSecret(t, err, "123456")
 	}

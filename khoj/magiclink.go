@@ -224,7 +224,7 @@ func (c *Client) BootstrapToken(ctx context.Context, email, code, tokenName stri
 // an [*authclient.UnsupportedError]: Khoj in anonymous mode mounts no /auth
 // routes. Other errors, Khoj's own 404s ("User not found.") included, are
 // returned as they are.
-func noAuthRoutes(err error, op string) error {
+func noAuthRoutes(err error, op authclient.Operation) error {
 	var e *authclient.Error
 	if !errors.As(err, &e) || e.StatusCode != http.StatusNotFound || !routeNotFound(e.Body) {
 		return err

@@ -1,0 +1,288 @@
+package authclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/selfhost-sdk/authclient/authtest"
+)
+
+// matrixServers are the columns of the support matrix, in the doc's order.
+var matrixServers = []Server{Komga, Audiobookshelf, ComfyUI, Khoj}
+
+// matrixFake is one server's fake with an account the operations can use.
+type matrixFake struct {
+	fake     *authtest.Server
+	url      string
+	key      string // a working API key
+	user, pw string // a password sign-in, if the server has one
+}
+
+func newMatrixFake(t *testing.T, s Server) *matrixFake {
+	t.Helper()
+	switch s {
+	case Komga:
+		k := authtest.NewKomga(authtest.WithPrefix("/komga"))
+		t.Cleanup(k.Close)
+		k.AddUser("admin@example.org", "matrix-password", "ADMIN")
+		return &matrixFake{fake: k.Server, url: k.URL, key: k.AddAPIKey("admin@example.org", "matrix"),
+			user: "admin@example.org", pw: "matrix-password"}
+	case Audiobookshelf:
+		a := authtest.NewAudiobookshelf(authtest.WithPrefix("/abs"))
+		t.Cleanup(a.Close)
+		return &matrixFake{fake: a.Server, url: a.URL, key: a.AddAPIKey("root", "matrix", 0, true),
+			user: "root", pw: "root"}
+	case ComfyUI:
+		c := authtest.NewComfyUI("matrix-comfy-key", authtest.WithPrefix("/comfy"))
+		t.Cleanup(c.Close)
+		return &matrixFake{fake: c.Server, url: c.URL, key: "matrix-comfy-key"}
+	case Khoj:
+		k := authtest.NewKhoj(authtest.WithPrefix("/khoj"))
+		t.Cleanup(k.Close)
+		k.AddUser("user@example.org")
+		return &matrixFake{fake: k.Server, url: k.URL, key: k.AddToken("user@example.org", "matrix")}
+	}
+	t.Fatalf("no fake for %s", s)
+	return nil
+}
+
+// matrixCalls calls each operation the way a user would, on a new client
+// for the fake (one per call, so that a Login does not change the next).
+var matrixCalls = map[Operation]func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error{
+	OpLogin: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		user, pw := f.user, f.pw
+		if user == "" {
+			user, pw = "someone", "some-password"
+		}
+		_, err := matrixClient(t, s, f).Login(ctx, user, pw)
+		return err
+	},
+	OpRememberMe: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		_, err := New(s, f.url, fast, WithLogin("someone", "some-password"), WithRememberMe())
+		return err
+	},
+	OpLogout: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		return matrixClient(t, s, f).Logout(ctx)
+	},
+	OpLogoutWithGET: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		return matrixClient(t, s, f).Logout(ctx, LogoutWithGET())
+	},
+	OpLogoutAllDevices: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		return matrixClient(t, s, f).Logout(ctx, LogoutAllDevices())
+	},
+	OpCurrentUser: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		_, err := matrixClient(t, s, f).CurrentUser(ctx)
+		return err
+	},
+	OpCheckAuth: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		return matrixClient(t, s, f).CheckAuth(ctx)
+	},
+	OpHealth: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		_, err := matrixClient(t, s, f).Health(ctx)
+		return err
+	},
+	OpProbe: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		_, err := matrixClient(t, s, f).Probe(ctx)
+		return err
+	},
+	OpListAPIKeys: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		_, err := matrixClient(t, s, f).ListAPIKeys(ctx)
+		return err
+	},
+	OpCreateAPIKey: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		_, err := matrixClient(t, s, f).CreateAPIKey(ctx, CreateAPIKeyRequest{Name: "matrix-new"})
+		return err
+	},
+	OpDeleteAPIKey: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		return matrixClient(t, s, f).DeleteAPIKey(ctx, "no-such-key")
+	},
+	OpRotateAPIKey: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		_, err := matrixClient(t, s, f).RotateAPIKey(ctx, "no-such-key", CreateAPIKeyRequest{Name: "matrix-rotated"})
+		return err
+	},
+	OpListOAuthProviders: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		_, err := matrixClient(t, s, f).ListOAuthProviders(ctx)
+		return err
+	},
+	OpPaginate: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		for _, err := range Paginate[json.RawMessage](ctx, matrixClient(t, s, f), "api/v1/series") {
+			return err
+		}
+		return nil
+	},
+}
+
+func matrixClient(t *testing.T, s Server, f *matrixFake) *Client {
+	t.Helper()
+	c, err := New(s, f.url, fast, WithAPIKey(f.key))
+	require.NoError(t, err)
+	return c
+}
+
+// Every cell of the server × operation matrix, called as a user would:
+// an operation the server lacks fails with an *UnsupportedError naming
+// the server and the operation and saying why (errors.Is
+// errors.ErrUnsupported, through a *ConfigError for an option given to
+// New), and sends nothing; one it has never fails that way. Server.Supports
+// answers the same as the call.
+func TestSupportMatrix(t *testing.T) {
+	t.Parallel()
+	for _, s := range matrixServers {
+		t.Run(string(s), func(t *testing.T) {
+			t.Parallel()
+			f := newMatrixFake(t, s)
+			for _, op := range operations {
+				call := matrixCalls[op]
+				require.NotNil(t, call, "TestSupportMatrix has no call for %s", op)
+				before := f.fake.TotalRequests()
+				err := call(t.Context(), t, s, f)
+				if !s.Supports(op) {
+					require.ErrorIs(t, err, errors.ErrUnsupported, "%s on %s", op, s)
+					var ue *UnsupportedError
+					require.ErrorAs(t, err, &ue, "%s on %s", op, s)
+					assert.Equal(t, op, ue.Op)
+					assert.Equal(t, s, ue.Server)
+					assert.NotEmpty(t, ue.Reason, "%s on %s says why", op, s)
+					assert.Equal(t, before, f.fake.TotalRequests(), "%s on %s sent a request", op, s)
+					continue
+				}
+				assert.NotErrorIs(t, err, errors.ErrUnsupported, "%s on %s", op, s)
+			}
+		})
+	}
+}
+
+// The spec table says an operation is unsupported exactly where the
+// server's row has no implementation of it: the reasons and the functions
+// cannot drift apart.
+func TestUnsupportedReasonsMatchImplementations(t *testing.T) {
+	t.Parallel()
+	for _, s := range matrixServers {
+		spec := specs[s]
+		has := map[Operation]bool{
+			OpLogin:              spec.sessions != nil,
+			OpRememberMe:         spec.sessions != nil && spec.sessions.resume != nil,
+			OpLogout:             spec.sessions != nil || spec.sessionCookie != "",
+			OpCurrentUser:        spec.currentUser != nil,
+			OpCheckAuth:          spec.checkAuth != nil || spec.currentUser != nil,
+			OpHealth:             spec.health != nil,
+			OpProbe:              spec.probe != nil,
+			OpListAPIKeys:        spec.listKeys != nil,
+			OpCreateAPIKey:       spec.createKey != nil,
+			OpDeleteAPIKey:       spec.deleteKey != nil,
+			OpRotateAPIKey:       spec.createKey != nil && spec.deleteKey != nil && spec.verifyKey != nil,
+			OpListOAuthProviders: spec.oauthProviders != nil,
+			OpPaginate:           spec.pages != nil,
+		}
+		for op, ok := range has {
+			assert.Equal(t, ok, spec.require(op) == nil, "%s: %s implemented = %v, but the reasons table says otherwise", s, op, ok)
+		}
+		for op, reason := range spec.unsupported {
+			assert.NotEmpty(t, reason, "%s: %s has no reason", s, op)
+		}
+		// The logout variants have no function of their own: the matrix
+		// test calls them; here, at least, every server either offers
+		// logout variants or says why not.
+		if spec.require(OpLogout) != nil {
+			assert.Error(t, spec.require(OpLogoutWithGET), s)
+			assert.Error(t, spec.require(OpLogoutAllDevices), s)
+		}
+	}
+	assert.False(t, Server("plex").Supports(OpLogin), "an unknown server supports nothing")
+	assert.False(t, Komga.Supports(Operation("Format")), "an unknown operation is not supported")
+	assert.True(t, Server("KOMGA").Supports(OpLogin), "server names are case-insensitive, as in New")
+}
+
+// operations lists every exported Op constant, once.
+func TestOperationsListsEveryConstant(t *testing.T) {
+	t.Parallel()
+	f, err := parser.ParseFile(token.NewFileSet(), "operations.go", nil, 0)
+	require.NoError(t, err)
+	var consts []Operation
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, sp := range g.Specs {
+			for _, n := range sp.(*ast.ValueSpec).Names {
+				if strings.HasPrefix(n.Name, "Op") {
+					consts = append(consts, Operation(strings.Trim(sp.(*ast.ValueSpec).Values[0].(*ast.BasicLit).Value, `"`)))
+				}
+			}
+		}
+	}
+	slices.Sort(consts)
+	listed := slices.Clone(operations)
+	slices.Sort(listed)
+	assert.Equal(t, consts, listed)
+}
+
+// renderMatrix is the # Servers table of the package doc, from the data.
+func renderMatrix() []string {
+	names := make([]string, len(matrixServers))
+	for i, s := range matrixServers {
+		names[i] = specs[s].name
+	}
+	row := func(first string, cells []string) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%-20s", first)
+		for i, c := range cells {
+			if i < len(cells)-1 {
+				fmt.Fprintf(&b, "%-*s", len(names[i])+2, c)
+			} else {
+				b.WriteString(c)
+			}
+		}
+		return b.String()
+	}
+	lines := []string{row("operation", names)}
+	for _, op := range operations {
+		cells := make([]string, len(matrixServers))
+		for i, s := range matrixServers {
+			cells[i] = "-"
+			if s.Supports(op) {
+				cells[i] = "yes"
+			}
+		}
+		lines = append(lines, row(string(op), cells))
+	}
+	return lines
+}
+
+// The package doc's and the README's support tables are the data's: a
+// change to what a server supports fails here until both say it.
+func TestSupportMatrixDocumented(t *testing.T) {
+	t.Parallel()
+	want := renderMatrix()
+	for file, prefix := range map[string]string{"doc.go": "//\t", "README.md": ""} {
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		var got []string
+		lines := strings.Split(string(b), "\n")
+		for i, l := range lines {
+			if strings.HasPrefix(l, prefix+"operation ") {
+				for _, m := range lines[i:] {
+					if !strings.HasPrefix(m, prefix) || strings.HasPrefix(m, "```") {
+						break
+					}
+					got = append(got, strings.TrimRight(strings.TrimPrefix(m, prefix), " "))
+				}
+				break
+			}
+		}
+		assert.Equal(t, strings.Join(want, "\n"), strings.Join(got, "\n"), "%s's support table, regenerate it from:\n%s", file, strings.Join(want, "\n"))
+	}
+}
