@@ -48,7 +48,9 @@ var absSpec = register(&serverSpec{
 		token:      bearerOf,
 		issuedAt:   absIssuedAt,
 		credential: CredentialAccessToken,
+		parse:      absParseSession,
 	},
+	parseUser: absParseUser,
 })
 
 // absIssuedAt reads an access token's iat claim (zero if it has none).
@@ -141,11 +143,16 @@ type absPayload struct {
 	Source string `json:"Source"`
 }
 
-// session builds a Session from a payload's tokens; old supplies the
-// refresh token when the answer did not repeat it.
-func (p *absPayload) session(c *Client, req *http.Request, resp *http.Response, old *Session) (*Session, error) {
+// absNoAccessToken explains a sign-in answer without an access token.
+const absNoAccessToken = "the answer has no access token: Audiobookshelf 2.26 or later is required"
+
+// session builds a Session from a payload's tokens (nil if it has no
+// access token); old supplies the refresh token when the answer did not
+// repeat it. The tokens are masked from here on.
+func (p *absPayload) session(c *Client, old *Session) *Session {
+	c.secrets.add(p.User.AccessToken, derefString(p.User.RefreshToken))
 	if p.User.AccessToken == "" {
-		return nil, c.newError(resp, req, ErrUnexpectedServer, "the answer has no access token: Audiobookshelf 2.26 or later is required")
+		return nil
 	}
 	s := &Session{Username: p.User.Username, Token: p.User.AccessToken}
 	if claims, ok := decodeJWT(s.Token); ok {
@@ -165,7 +172,39 @@ func (p *absPayload) session(c *Client, req *http.Request, resp *http.Response, 
 			s.RefreshExpiry = claims.expiry()
 		}
 	}
+	return s
+}
+
+func derefString(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// absParseSession reads a sign-in answer (the JSON of /login, /auth/refresh
+// and the OpenID callback) into a session.
+func absParseSession(c *Client, data []byte) (*Session, error) {
+	var p absPayload
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, c.localError(ErrUnexpectedServer, "-", nil, "the sign-in answer is not Audiobookshelf's login JSON")
+	}
+	s := p.session(c, nil)
+	if s == nil {
+		return nil, c.localError(ErrUnexpectedServer, "-", nil, absNoAccessToken)
+	}
 	return s, nil
+}
+
+// absParseUser reads a user object (/api/me, or the user of /login and
+// /api/authorize) into a User.
+func absParseUser(c *Client, data []byte) (*User, error) {
+	var d absUserDTO
+	if err := json.Unmarshal(data, &d); err != nil || d.ID == "" {
+		return nil, c.localError(ErrUnexpectedServer, "-", nil, "the user is not Audiobookshelf's user JSON (an object with an id)")
+	}
+	c.secrets.add(d.AccessToken, derefString(d.RefreshToken))
+	return d.user(c), nil
 }
 
 // absSessionCall runs a call answered with a login payload and returns the
@@ -178,7 +217,10 @@ func absSessionCall(ctx context.Context, c *Client, cl *call, old *Session) (*Se
 	if err := c.send(ctx, cl); err != nil {
 		return nil, err
 	}
-	return p.session(c, resp.Request, resp, old)
+	if s := p.session(c, old); s != nil {
+		return s, nil
+	}
+	return nil, c.newError(resp, resp.Request, ErrUnexpectedServer, absNoAccessToken)
 }
 
 func absLogin(ctx context.Context, c *Client, username, password string, _ bool) (*Session, error) {

@@ -474,6 +474,9 @@ var comfyUnsupportedOps = map[string]func(ctx context.Context, c *Client) error{
 	"ListOAuthProviders": func(ctx context.Context, c *Client) error { _, err := c.ListOAuthProviders(ctx); return err },
 	"CurrentUser":        func(ctx context.Context, c *Client) error { _, err := c.CurrentUser(ctx); return err },
 	"ListLibraries":      func(ctx context.Context, c *Client) error { _, err := c.ListLibraries(ctx); return err },
+	"UseSession":         func(_ context.Context, c *Client) error { return c.UseSession(&Session{Token: "a-session-token"}) },
+	"ParseSession":       func(_ context.Context, c *Client) error { _, err := c.ParseSession([]byte(`{}`)); return err },
+	"ParseUser":          func(_ context.Context, c *Client) error { _, err := c.ParseUser([]byte(`{}`)); return err },
 	"Authorize":          func(ctx context.Context, c *Client) error { _, err := c.Authorize(ctx); return err },
 	"StartOpenIDLogin":   func(ctx context.Context, c *Client) error { _, err := c.StartOpenIDLogin(ctx, "x://y"); return err },
 	"FinishOpenIDLogin": func(ctx context.Context, c *Client) error {

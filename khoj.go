@@ -67,11 +67,15 @@ var khojSpec = register(&serverSpec{
 		"Authorize":         "Authorize is Audiobookshelf's; use CheckAuth or CurrentUser",
 		"StartOpenIDLogin":  khojNoOpenID,
 		"FinishOpenIDLogin": khojNoOpenID,
+		"UseSession":        khojCookieSession,
+		"ParseSession":      khojCookieSession,
+		"ParseUser":         "Khoj's account is read with CurrentUser",
 	},
 })
 
 const (
-	khojNoOpenID = "Khoj's only browser sign-in is Google OAuth with its own redirect: send the user to the LoginURL " +
+	khojCookieSession = "Khoj's session is its session cookie: use SessionCookie(Khoj, value) with SetAuthenticator"
+	khojNoOpenID      = "Khoj's only browser sign-in is Google OAuth with its own redirect: send the user to the LoginURL " +
 		"from ListOAuthProviders, or sign in without a browser with a magic link (khoj.Client.SendMagicLink)"
 	khojAnonymousReason = "the server has no /auth routes: Khoj runs in anonymous mode (--anonymous-mode), which has no " +
 		"accounts, sessions or API tokens and serves every request as default@example.com (or the base URL is not Khoj's)"

@@ -49,6 +49,10 @@ var komgaSpec = register(&serverSpec{
 		}
 		return "", ""
 	},
+	unsupported: map[string]string{
+		"ParseSession": "Komga's sign-in answer is its X-Auth-Token header, not JSON: pass a Session with that Token to UseSession",
+		"ParseUser":    "Komga's account is read with CurrentUser",
+	},
 })
 
 // KomgaUser holds the Komga-specific part of a [User]: which libraries and

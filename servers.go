@@ -64,10 +64,12 @@ type serverSpec struct {
 
 	// Operations; nil means the server lacks it (ErrUnsupported).
 	currentUser func(ctx context.Context, c *Client) (*User, error)
-	listKeys    func(ctx context.Context, c *Client) ([]APIKeyInfo, error)
-	createKey   func(ctx context.Context, c *Client, r CreateAPIKeyRequest) (*CreatedAPIKey, error)
-	deleteKey   func(ctx context.Context, c *Client, id string) error
-	verifyKey   func(ctx context.Context, c *Client, key string) error
+	// parseUser reads the server's JSON account object ([Client.ParseUser]).
+	parseUser func(c *Client, data []byte) (*User, error)
+	listKeys  func(ctx context.Context, c *Client) ([]APIKeyInfo, error)
+	createKey func(ctx context.Context, c *Client, r CreateAPIKeyRequest) (*CreatedAPIKey, error)
+	deleteKey func(ctx context.Context, c *Client, id string) error
+	verifyKey func(ctx context.Context, c *Client, key string) error
 	// holdsKey reports whether secret, the API key the client
 	// authenticates with, is the key k (RotateAPIKey then switches the
 	// client to the new key). nil means the server cannot tell, but every
@@ -131,6 +133,9 @@ type sessionDialect struct {
 	// basicLogin: login sends the username and password as HTTP Basic,
 	// which cannot carry a username with a colon.
 	basicLogin bool
+	// parse reads the server's JSON sign-in answer into a session
+	// ([Client.ParseSession]); nil if its sign-in answer is not JSON.
+	parse func(c *Client, data []byte) (*Session, error)
 }
 
 // specs is the table of servers.
