@@ -47,7 +47,6 @@ var comfySpec = register(&serverSpec{
 		"CreateAPIKey":       comfyNoKeys,
 		"DeleteAPIKey":       comfyNoKeys,
 		"RotateAPIKey":       comfyNoKeys + "; to rotate it, restart the server with a new key",
-		"SetAPIKeyActive":    comfyNoKeys,
 		"Login":              comfyStaticKey + "; WithLogin means HTTP Basic for a reverse proxy in front of ComfyUI",
 		"Logout":             comfyStaticKey + ": there is no session to end",
 		"ListOAuthProviders": comfyStaticKey,
@@ -55,10 +54,6 @@ var comfySpec = register(&serverSpec{
 		"ParseSession":       comfyStaticKey,
 		"ParseUser":          comfyStaticKey,
 		"CurrentUser":        comfyStaticKey,
-		"ListLibraries":      comfyStaticKey + ", and no libraries",
-		"Authorize":          comfyStaticKey,
-		"StartOpenIDLogin":   comfyStaticKey,
-		"FinishOpenIDLogin":  comfyStaticKey,
 	},
 })
 

@@ -62,21 +62,14 @@ var khojSpec = register(&serverSpec{
 	unsupported: map[string]string{
 		"Login": "Khoj has no password sign-in for API clients: use an API token (KHOJ_API_KEY, WithAPIKey) " +
 			"or a magic link (package khoj: SendMagicLink, then VerifyMagicLink or BootstrapToken)",
-		"SetAPIKeyActive":   "Khoj API tokens are always active; revoke one with DeleteAPIKey",
-		"ListLibraries":     "Khoj has no libraries",
-		"Authorize":         "Authorize is Audiobookshelf's; use CheckAuth or CurrentUser",
-		"StartOpenIDLogin":  khojNoOpenID,
-		"FinishOpenIDLogin": khojNoOpenID,
-		"UseSession":        khojCookieSession,
-		"ParseSession":      khojCookieSession,
-		"ParseUser":         "Khoj's account is read with CurrentUser",
+		"UseSession":   khojCookieSession,
+		"ParseSession": khojCookieSession,
+		"ParseUser":    "Khoj's account is read with CurrentUser",
 	},
 })
 
 const (
-	khojCookieSession = "Khoj's session is its session cookie: use SessionCookie(Khoj, value) with SetAuthenticator"
-	khojNoOpenID      = "Khoj's only browser sign-in is Google OAuth with its own redirect: send the user to the LoginURL " +
-		"from ListOAuthProviders, or sign in without a browser with a magic link (khoj.Client.SendMagicLink)"
+	khojCookieSession   = "Khoj's session is its session cookie: use SessionCookie(Khoj, value) with SetAuthenticator"
 	khojAnonymousReason = "the server has no /auth routes: Khoj runs in anonymous mode (--anonymous-mode), which has no " +
 		"accounts, sessions or API tokens and serves every request as default@example.com (or the base URL is not Khoj's)"
 	khojDefaultEmail = "default@example.com"

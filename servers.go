@@ -81,8 +81,6 @@ type serverSpec struct {
 	probe          func(ctx context.Context, c *Client) (*ServerInfo, error)
 	health         func(ctx context.Context, c *Client) (*Health, error)
 	checkAuth      func(ctx context.Context, c *Client) error
-	libraries      func(ctx context.Context, c *Client) ([]Library, error)
-	setKeyActive   func(ctx context.Context, c *Client, id string, active bool) (*APIKeyInfo, error)
 	// warn returns a warning about a credential, logged once by New.
 	warn func(a Authenticator) string
 	// validate, if set, checks the resolved authenticator (nil for none)
