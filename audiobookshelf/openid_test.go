@@ -353,15 +353,55 @@ func TestOpenIDCallbackRedirectedElsewhereCarriesNothing(t *testing.T) {
 		l, err := c.StartOpenIDLogin(t.Context(), appURI)
 		require.NoError(t, err)
 		_, err = c.FinishOpenIDLogin(t.Context(), l, appURI+"?code=the-code-0123456789&state="+url.QueryEscape(l.State))
-		require.Error(t, err, status)
+		require.ErrorIs(t, err, authclient.ErrRedirect, status)
 		assert.Nil(t, c.Core().Session(), "no session from elsewhere")
 		assertNoSecret(t, err, l.State, l.CodeVerifier, "the-code-0123456789", "flow-session-cookie-value")
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	assert.Empty(t, seen, "not followed at all")
 	for _, r := range seen {
 		dump := r.URL.String() + fmt.Sprint(r.Header)
 		for _, s := range []string{"the-code", "flow-session", "code_verifier", "state="} {
+			assert.NotContains(t, dump, s)
+		}
+	}
+}
+
+// A callback redirected on the same origin but outside the base path
+// carries none of the flow's secrets there either.
+func TestOpenIDCallbackRedirectedOutsideBasePath(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []*http.Request
+	const sid = "s%3Aflow-session-cookie-value"
+	abs := stubServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/abs/auth/openid":
+			w.Header().Add("Set-Cookie", "connect.sid="+sid+"; Path=/")
+			http.Redirect(w, r, "https://idp.example/authorize", http.StatusFound)
+		case "/abs/auth/openid/callback":
+			http.Redirect(w, r, "/steal", http.StatusTemporaryRedirect)
+		default:
+			mu.Lock()
+			seen = append(seen, r.Clone(r.Context()))
+			mu.Unlock()
+			http.NotFound(w, r)
+		}
+	})
+	c, err := audiobookshelf.New(abs.URL+"/abs/", fast)
+	require.NoError(t, err)
+	l, err := c.StartOpenIDLogin(t.Context(), appURI)
+	require.NoError(t, err)
+	_, err = c.FinishOpenIDLogin(t.Context(), l, appURI+"?code=the-code-0123456789&state="+url.QueryEscape(l.State))
+	require.Error(t, err)
+	assert.Nil(t, c.Core().Session())
+	assertNoSecret(t, err, l.State, l.CodeVerifier, "the-code-0123456789", "flow-session-cookie-value")
+	mu.Lock()
+	defer mu.Unlock()
+	for _, r := range seen {
+		dump := r.URL.String() + fmt.Sprint(r.Header)
+		for _, s := range []string{"the-code", "flow-session", l.State, l.CodeVerifier} {
 			assert.NotContains(t, dump, s)
 		}
 	}
