@@ -25,7 +25,10 @@
 //     once, lazily, and renews the session once when the server rejects it
 //     (Komga: sign in again, or use the remember-me cookie; Audiobookshelf:
 //     refresh the JWT), however many goroutines notice at once. Sessions can
-//     be saved with [Client.Session] and restored with [WithSession].
+//     be saved with [Client.Session] and restored with [WithSession]; a
+//     session from a sign-in the client has no method for (an OpenID
+//     callback's answer, read with [Client.ParseSession]) is installed with
+//     [Client.UseSession] and renewed the same way.
 //   - [BasicAuth], [BearerToken], [SessionCookie] (an existing Komga or Khoj
 //     session cookie), [NoAuth], or any [Authenticator] of your own; an
 //     authenticator that can renew its credential implements
