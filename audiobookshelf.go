@@ -2,12 +2,7 @@ package authclient
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -35,11 +30,9 @@ var absSpec = register(&serverSpec{
 	deleteKey:      absDeleteKey,
 	verifyKey:      absVerifyKey,
 	holdsKey:       absHoldsKey,
-	setKeyActive:   absSetKeyActive,
 	oauthProviders: absOAuthProviders,
 	probe:          absProbe,
 	health:         absHealth,
-	libraries:      absLibraries,
 	sessions: &sessionDialect{
 		login:      absLogin,
 		refresh:    absRefresh,
@@ -48,7 +41,9 @@ var absSpec = register(&serverSpec{
 		token:      bearerOf,
 		issuedAt:   absIssuedAt,
 		credential: CredentialAccessToken,
+		parse:      absParseSession,
 	},
+	parseUser: absParseUser,
 
 	unsupported: map[Operation]string{
 		OpRememberMe:    "Audiobookshelf sessions are renewed with their refresh token, not a remember-me cookie",
@@ -146,11 +141,16 @@ type absPayload struct {
 	Source string `json:"Source"`
 }
 
-// session builds a Session from a payload's tokens; old supplies the
-// refresh token when the answer did not repeat it.
-func (p *absPayload) session(c *Client, req *http.Request, resp *http.Response, old *Session) (*Session, error) {
+// absNoAccessToken explains a sign-in answer without an access token.
+const absNoAccessToken = "the answer has no access token: Audiobookshelf 2.26 or later is required"
+
+// session builds a Session from a payload's tokens (nil if it has no
+// access token); old supplies the refresh token when the answer did not
+// repeat it. The tokens are masked from here on.
+func (p *absPayload) session(c *Client, old *Session) *Session {
+	c.secrets.add(p.User.AccessToken, derefString(p.User.RefreshToken))
 	if p.User.AccessToken == "" {
-		return nil, c.newError(resp, req, ErrUnexpectedServer, "the answer has no access token: Audiobookshelf 2.26 or later is required")
+		return nil
 	}
 	s := &Session{Username: p.User.Username, Token: p.User.AccessToken}
 	if claims, ok := decodeJWT(s.Token); ok {
@@ -170,7 +170,39 @@ func (p *absPayload) session(c *Client, req *http.Request, resp *http.Response, 
 			s.RefreshExpiry = claims.expiry()
 		}
 	}
+	return s
+}
+
+func derefString(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// absParseSession reads a sign-in answer (the JSON of /login, /auth/refresh
+// and the OpenID callback) into a session.
+func absParseSession(c *Client, data []byte) (*Session, error) {
+	var p absPayload
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, c.localError(ErrUnexpectedServer, "-", nil, "the sign-in answer is not Audiobookshelf's login JSON")
+	}
+	s := p.session(c, nil)
+	if s == nil {
+		return nil, c.localError(ErrUnexpectedServer, "-", nil, absNoAccessToken)
+	}
 	return s, nil
+}
+
+// absParseUser reads a user object (/api/me, or the user of /login and
+// /api/authorize) into a User.
+func absParseUser(c *Client, data []byte) (*User, error) {
+	var d absUserDTO
+	if err := json.Unmarshal(data, &d); err != nil || d.ID == "" {
+		return nil, c.localError(ErrUnexpectedServer, "-", nil, "the user is not Audiobookshelf's user JSON (an object with an id)")
+	}
+	c.secrets.add(d.AccessToken, derefString(d.RefreshToken))
+	return d.user(c), nil
 }
 
 // absSessionCall runs a call answered with a login payload and returns the
@@ -183,7 +215,10 @@ func absSessionCall(ctx context.Context, c *Client, cl *call, old *Session) (*Se
 	if err := c.send(ctx, cl); err != nil {
 		return nil, err
 	}
-	return p.session(c, resp.Request, resp, old)
+	if s := p.session(c, old); s != nil {
+		return s, nil
+	}
+	return nil, c.newError(resp, resp.Request, ErrUnexpectedServer, absNoAccessToken)
 }
 
 func absLogin(ctx context.Context, c *Client, username, password string, _ bool) (*Session, error) {
@@ -313,40 +348,6 @@ func absCurrentUser(ctx context.Context, c *Client) (*User, error) {
 	return d.user(c), nil
 }
 
-// Authorization is Audiobookshelf's answer to POST /api/authorize: the
-// account behind the client's credential and its server context.
-type Authorization struct {
-	// User is the account.
-	User *User
-	// DefaultLibraryID is the user's default library, if any.
-	DefaultLibraryID string
-	// ServerVersion is the server's version ("2.36.0").
-	ServerVersion string
-	// Source says how the server was installed (docker, debian, …).
-	Source string
-}
-
-// Authorize validates the client's credential the way the Audiobookshelf
-// apps do (POST /api/authorize) and returns the account and server
-// context. Other servers return an error matching errors.ErrUnsupported.
-func (c *Client) Authorize(ctx context.Context) (*Authorization, error) {
-	if c.spec != absSpec {
-		return nil, c.spec.unsupportedErr("Authorize")
-	}
-	var p absPayload
-	cl := newCall(http.MethodPost, "api/authorize")
-	cl.retry = true // it changes nothing
-	cl.out = &p
-	if err := c.send(ctx, cl); err != nil {
-		return nil, err
-	}
-	a := &Authorization{User: p.User.user(c), ServerVersion: p.ServerSettings.Version, Source: p.Source}
-	if p.UserDefaultLibraryID != nil {
-		a.DefaultLibraryID = *p.UserDefaultLibraryID
-	}
-	return a, nil
-}
-
 type absKeyDTO struct {
 	APIKey    string     `json:"apiKey"`
 	ID        string     `json:"id"`
@@ -447,28 +448,6 @@ func absDeleteKey(ctx context.Context, c *Client, id string) error {
 	return c.send(ctx, cl)
 }
 
-func absSetKeyActive(ctx context.Context, c *Client, id string, active bool) (*APIKeyInfo, error) {
-	p, err := joinPath(absKeys, id)
-	if err != nil {
-		return nil, err
-	}
-	var out struct {
-		APIKey absKeyDTO `json:"apiKey"`
-	}
-	cl := newCall(http.MethodPatch, p)
-	cl.retry = true // setting a flag is idempotent
-	if err := cl.jsonBody(map[string]bool{"isActive": active}); err != nil {
-		return nil, err
-	}
-	cl.out = &out
-	cl.onError = absKeysHint
-	if err := c.send(ctx, cl); err != nil {
-		return nil, err
-	}
-	k := out.APIKey.info()
-	return &k, nil
-}
-
 // absHoldsKey reports whether secret is the key k: an Audiobookshelf API
 // key is a JWT whose keyId claim is the key's id (read locally, bounded, no
 // signature check). Anything else (a malformed token, an access or legacy
@@ -561,203 +540,4 @@ func absHealth(ctx context.Context, c *Client) (*Health, error) {
 		return nil, err
 	}
 	return &Health{Status: "OK"}, nil
-}
-
-// Library is a media library on the server.
-type Library struct {
-	// ID identifies the library.
-	ID string
-	// Name is the library's name.
-	Name string
-	// MediaType is what it holds (Audiobookshelf: "book" or "podcast").
-	MediaType string
-	// Folders are the library's root folders on the server.
-	Folders []string
-}
-
-// ListLibraries lists the libraries the account can see (Audiobookshelf's
-// GET /api/libraries, the call its own API-key documentation uses). Other
-// servers return an error matching errors.ErrUnsupported.
-func (c *Client) ListLibraries(ctx context.Context) ([]Library, error) {
-	if c.spec.libraries == nil {
-		return nil, c.spec.unsupportedErr("ListLibraries")
-	}
-	return c.spec.libraries(ctx, c)
-}
-
-func absLibraries(ctx context.Context, c *Client) ([]Library, error) {
-	var body struct {
-		Libraries []struct {
-			ID        string `json:"id"`
-			Name      string `json:"name"`
-			MediaType string `json:"mediaType"`
-			Folders   []struct {
-				FullPath string `json:"fullPath"`
-			} `json:"folders"`
-		} `json:"libraries"`
-	}
-	cl := newCall(http.MethodGet, "api/libraries")
-	cl.out = &body
-	if err := c.send(ctx, cl); err != nil {
-		return nil, err
-	}
-	out := make([]Library, 0, len(body.Libraries))
-	for _, l := range body.Libraries {
-		lib := Library{ID: l.ID, Name: l.Name, MediaType: l.MediaType}
-		for _, f := range l.Folders {
-			lib.Folders = append(lib.Folders, f.FullPath)
-		}
-		out = append(out, lib)
-	}
-	return out, nil
-}
-
-// SetAPIKeyActive activates or deactivates an API key (Audiobookshelf,
-// admins only) and returns its new state. Other servers' keys are always
-// active: they return an error matching errors.ErrUnsupported.
-func (c *Client) SetAPIKeyActive(ctx context.Context, id string, active bool) (*APIKeyInfo, error) {
-	if c.spec.setKeyActive == nil {
-		return nil, c.spec.unsupportedErr("SetAPIKeyActive")
-	}
-	return c.spec.setKeyActive(ctx, c, id, active)
-}
-
-// OpenIDLogin is an OpenID Connect sign-in in progress (Audiobookshelf's
-// mobile flow, with PKCE), for programs that can open a browser. Finish it
-// with [Client.FinishOpenIDLogin] on the same client. fmt and slog print it
-// without its verifier.
-type OpenIDLogin struct {
-	// AuthURL is the identity provider's sign-in page: open it in a browser.
-	AuthURL string
-	// RedirectURI is where the browser lands afterwards, with the code.
-	RedirectURI string
-	// State ties the answer to this sign-in.
-	State string
-	// CodeVerifier is the PKCE secret sent only with the code exchange.
-	CodeVerifier string
-
-	// cookies are what the server set when the flow started (connect.sid,
-	// its session, and auth_method=openid-mobile, which makes the callback
-	// answer with tokens); the exchange sends them back.
-	cookies string
-}
-
-// Format prints the login without its secrets, for every verb.
-func (l OpenIDLogin) Format(f fmt.State, verb rune) {
-	redactedFormat(f, verb, "OpenIDLogin("+redactString(l.AuthURL)+", verifier REDACTED)")
-}
-
-// LogValue logs the login without its secrets.
-func (l OpenIDLogin) LogValue() slog.Value { return slog.StringValue("OpenIDLogin(verifier REDACTED)") }
-
-// StartOpenIDLogin starts an OpenID Connect sign-in with PKCE on
-// Audiobookshelf: it makes a code verifier and challenge and a state, asks
-// the server to start the flow for redirectURI (which must be in the
-// server's allowed mobile redirect URIs, "audiobookshelf://oauth" by
-// default), and returns the identity provider's URL to open in a browser.
-// Other servers return an error matching errors.ErrUnsupported.
-func (c *Client) StartOpenIDLogin(ctx context.Context, redirectURI string) (*OpenIDLogin, error) {
-	if c.spec != absSpec {
-		return nil, c.spec.unsupportedErr("StartOpenIDLogin")
-	}
-	if _, err := url.Parse(redirectURI); err != nil || redirectURI == "" {
-		return nil, configErr("StartOpenIDLogin", "redirect URI is not a URL")
-	}
-	l := &OpenIDLogin{RedirectURI: redirectURI, CodeVerifier: randomToken(32), State: randomToken(16)}
-	c.secrets.add(l.CodeVerifier, l.State) // masked before either is sent
-	sum := sha256.Sum256([]byte(l.CodeVerifier))
-	cl := newCall(http.MethodGet, "auth/openid")
-	cl.noAuth, cl.noReauth, cl.noRedirect, cl.retry = true, true, true, false
-	cl.query = url.Values{
-		"response_type":         {"code"},
-		"redirect_uri":          {redirectURI},
-		"code_challenge":        {base64.RawURLEncoding.EncodeToString(sum[:])},
-		"code_challenge_method": {"S256"},
-		"state":                 {l.State},
-	}
-	cl.onError = func(e *Error) {
-		if e.StatusCode == http.StatusInternalServerError {
-			e.Hint = "OpenID is probably not configured on this server"
-		}
-	}
-	cl.onResponse = func(resp *http.Response) error {
-		loc := resp.Header.Get("Location")
-		if resp.StatusCode < 300 || resp.StatusCode >= 400 || loc == "" {
-			return c.newError(resp, resp.Request, ErrUnexpectedServer, "expected a redirect to the identity provider")
-		}
-		u, err := resp.Request.URL.Parse(loc)
-		if err != nil {
-			return c.newError(resp, resp.Request, ErrUnexpectedServer, "the identity provider URL is not a URL")
-		}
-		l.AuthURL = u.String()
-		var pairs []string
-		session := false
-		for _, ck := range resp.Cookies() {
-			if ck.Value == "" || ck.MaxAge < 0 {
-				continue
-			}
-			pairs = append(pairs, ck.Name+"="+ck.Value)
-			c.secrets.add(ck.Value) // sent back with the code exchange
-			session = session || ck.Name == "connect.sid"
-		}
-		if !session {
-			return c.newError(resp, resp.Request, ErrUnexpectedServer, "the server set no session cookie for the OpenID flow")
-		}
-		l.cookies = strings.Join(pairs, "; ")
-		return nil
-	}
-	if err := c.send(ctx, cl); err != nil {
-		return nil, err
-	}
-	return l, nil
-}
-
-// FinishOpenIDLogin completes a sign-in started with
-// [Client.StartOpenIDLogin]: callbackURL is the URL the browser was sent to
-// (RedirectURI with code and state). It checks the state, exchanges the
-// code with the PKCE verifier at /auth/openid/callback, and makes the client
-// use the new session (refreshed like a password session, but it cannot
-// sign in again by itself once the refresh token is gone).
-func (c *Client) FinishOpenIDLogin(ctx context.Context, l *OpenIDLogin, callbackURL string) (*Session, error) {
-	if c.spec != absSpec {
-		return nil, c.spec.unsupportedErr("FinishOpenIDLogin")
-	}
-	if l == nil || l.cookies == "" {
-		return nil, configErr("FinishOpenIDLogin", "the login was not started with StartOpenIDLogin on this client")
-	}
-	u, err := url.Parse(callbackURL)
-	if err != nil {
-		return nil, configErr("FinishOpenIDLogin", "callback URL is not a URL")
-	}
-	q := u.Query()
-	if msg := q.Get("error"); msg != "" {
-		return nil, c.localError(ErrUnauthorized, "-", u, "the identity provider refused the sign-in: "+truncate(c.secrets.serverText(msg), 200))
-	}
-	if q.Get("state") != l.State {
-		return nil, configErr("FinishOpenIDLogin", "the state in the callback does not match this sign-in (a forged or stale callback)")
-	}
-	code := q.Get("code")
-	if code == "" {
-		return nil, configErr("FinishOpenIDLogin", "the callback URL has no code")
-	}
-	c.secrets.add(code)
-	cl := newCall(http.MethodGet, "auth/openid/callback")
-	cl.noAuth, cl.noReauth, cl.retry = true, true, false
-	cl.query = url.Values{"code": {code}, "state": {l.State}, "code_verifier": {l.CodeVerifier}}
-	cl.setHeader("Cookie", l.cookies)
-	s, err := absSessionCall(ctx, c, cl, nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.installSession(s, "", ""); err != nil {
-		return nil, err
-	}
-	cp := *s
-	return &cp, nil
-}
-
-func randomToken(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // never fails (crypto/rand)
-	return base64.RawURLEncoding.EncodeToString(b)
 }

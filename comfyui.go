@@ -47,7 +47,6 @@ var comfySpec = register(&serverSpec{
 		"CreateAPIKey":       comfyNoKeys,
 		"DeleteAPIKey":       comfyNoKeys,
 		"RotateAPIKey":       comfyNoKeys + "; to rotate it, restart the server with a new key",
-		"SetAPIKeyActive":    comfyNoKeys,
 		"Login":              comfyStaticKey + "; WithLogin means HTTP Basic for a reverse proxy in front of ComfyUI",
 		OpRememberMe:         comfyStaticKey,
 		"Logout":             comfyStaticKey + ": there is no session to end",
@@ -55,11 +54,10 @@ var comfySpec = register(&serverSpec{
 		OpLogoutAllDevices:   comfyStaticKey + ": there is no session to end",
 		OpPaginate:           "ComfyUI has no paged lists",
 		"ListOAuthProviders": comfyStaticKey,
+		OpUseSession:         comfyStaticKey,
+		OpParseSession:       comfyStaticKey,
+		OpParseUser:          comfyStaticKey,
 		"CurrentUser":        comfyStaticKey,
-		"ListLibraries":      comfyStaticKey + ", and no libraries",
-		"Authorize":          comfyStaticKey,
-		"StartOpenIDLogin":   comfyStaticKey,
-		"FinishOpenIDLogin":  comfyStaticKey,
 	},
 })
 

@@ -26,10 +26,13 @@
 //	operation           Komga  Audiobookshelf  ComfyUI  Khoj
 //	Login               yes    yes             -        -
 //	WithRememberMe      yes    -               -        -
+//	UseSession          yes    yes             -        -
+//	ParseSession        -      yes             -        -
 //	Logout              yes    yes             -        yes
 //	LogoutWithGET       yes    -               -        yes
 //	LogoutAllDevices    -      yes             -        -
 //	CurrentUser         yes    yes             -        yes
+//	ParseUser           -      yes             -        -
 //	CheckAuth           yes    yes             yes      yes
 //	Health              yes    yes             yes      yes
 //	Probe               yes    yes             yes      yes
@@ -61,7 +64,10 @@
 //     once, lazily, and renews the session once when the server rejects it
 //     (Komga: sign in again, or use the remember-me cookie; Audiobookshelf:
 //     refresh the JWT), however many goroutines notice at once. Sessions can
-//     be saved with [Client.Session] and restored with [WithSession].
+//     be saved with [Client.Session] and restored with [WithSession]; a
+//     session from a sign-in the client has no method for (an OpenID
+//     callback's answer, read with [Client.ParseSession]) is installed with
+//     [Client.UseSession] and renewed the same way.
 //   - [BasicAuth], [BearerToken], [SessionCookie] (an existing Komga or Khoj
 //     session cookie), [NoAuth], or any [Authenticator] of your own; an
 //     authenticator that can renew its credential implements

@@ -2,6 +2,7 @@ package authclient_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -283,4 +284,37 @@ func ExampleServer_Supports() {
 	// komga API keys: true
 	// comfyui API keys: false
 	// ListAPIKeys on comfyui is unsupported: true
+}
+
+// A sign-in the client has no method for: its JSON answer, read with
+// ParseSession, becomes the client's session, renewed like a password
+// session.
+func ExampleClient_UseSession() {
+	srv := authtest.NewAudiobookshelf(authtest.WithPrefix("/abs"))
+	defer srv.Close()
+	ctx := context.Background()
+
+	c, err := authclient.New(authclient.Audiobookshelf, srv.BasePathURL())
+	if err != nil {
+		log.Fatal(err)
+	}
+	var answer json.RawMessage // here /login; in real life, say, an OpenID callback
+	err = c.Do(ctx, http.MethodPost, "login", map[string]string{"username": "root", "password": "root"}, &answer,
+		authclient.Unauthenticated(), authclient.NoRetry(), authclient.Header("x-return-tokens", "true"), authclient.Secret("root"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := c.ParseSession(answer)
+	if err != nil {
+		log.Fatal(err) // errors.Is(err, authclient.ErrUnexpectedServer): no access token
+	}
+	if err := c.UseSession(s); err != nil {
+		log.Fatal(err)
+	}
+	me, err := c.CurrentUser(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(me.Username, s.RefreshToken != "")
+	// Output: root true
 }

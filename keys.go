@@ -212,7 +212,7 @@ func (c *Client) RotateAPIKey(ctx context.Context, oldID string, r CreateAPIKeyR
 		return nil, c.localError(ErrNotFound, "-", nil, "no API key with that id")
 	}
 	if r.Inactive {
-		return nil, configErr("CreateAPIKeyRequest.Inactive", "a rotated key is created active (deactivate it afterwards with SetAPIKeyActive)")
+		return nil, configErr("CreateAPIKeyRequest.Inactive", "a rotated key is created active (deactivate it afterwards with audiobookshelf.Client.SetAPIKeyActive)")
 	}
 	if r.UserID != "" && old.UserID != "" && r.UserID != old.UserID {
 		return nil, configErr("CreateAPIKeyRequest.UserID", "a rotated key keeps the old key's user; create a key for another user with CreateAPIKey")

@@ -60,23 +60,20 @@ var khojSpec = register(&serverSpec{
 	cookieLogout:   khojCookieLogout,
 
 	unsupported: map[Operation]string{
-		OpRememberMe:        khojNoPassword,
-		OpLogoutAllDevices:  "Khoj's session lives only in its signed cookie: a logout ends that copy, and the server keeps no list of sessions to end",
-		OpPaginate:          "Khoj has no paged lists",
-		OpLogin:             khojNoPassword,
-		"SetAPIKeyActive":   "Khoj API tokens are always active; revoke one with DeleteAPIKey",
-		"ListLibraries":     "Khoj has no libraries",
-		"Authorize":         "Authorize is Audiobookshelf's; use CheckAuth or CurrentUser",
-		"StartOpenIDLogin":  khojNoOpenID,
-		"FinishOpenIDLogin": khojNoOpenID,
+		OpLogin:            khojNoPassword,
+		OpRememberMe:       khojNoPassword,
+		OpLogoutAllDevices: "Khoj's session lives only in its signed cookie: a logout ends that copy, and the server keeps no list of sessions to end",
+		OpPaginate:         "Khoj has no paged lists",
+		OpUseSession:       khojCookieSession,
+		OpParseSession:     khojCookieSession,
+		OpParseUser:        "Khoj's account is read with CurrentUser",
 	},
 })
 
 const (
 	khojNoPassword = "Khoj has no password sign-in for API clients: use an API token (KHOJ_API_KEY, WithAPIKey) " +
 		"or a magic link (package khoj: SendMagicLink, then VerifyMagicLink or BootstrapToken)"
-	khojNoOpenID = "Khoj's only browser sign-in is Google OAuth with its own redirect: send the user to the LoginURL " +
-		"from ListOAuthProviders, or sign in without a browser with a magic link (khoj.Client.SendMagicLink)"
+	khojCookieSession   = "Khoj's session is its session cookie: use SessionCookie(Khoj, value) with SetAuthenticator"
 	khojAnonymousReason = "the server has no /auth routes: Khoj runs in anonymous mode (--anonymous-mode), which has no " +
 		"accounts, sessions or API tokens and serves every request as default@example.com (or the base URL is not Khoj's)"
 	khojDefaultEmail = "default@example.com"

@@ -49,9 +49,10 @@ var komgaSpec = register(&serverSpec{
 		}
 		return "", ""
 	},
-
 	unsupported: map[Operation]string{
 		OpLogoutAllDevices: "Komga's logout ends one session; changing the user's password ends all of them",
+		OpParseSession:     "Komga's sign-in answer is its X-Auth-Token header, not JSON: pass a Session with that Token to UseSession",
+		OpParseUser:        "Komga's account is read with CurrentUser",
 	},
 })
 

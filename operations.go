@@ -27,6 +27,9 @@ const (
 	OpRotateAPIKey       Operation = "RotateAPIKey"
 	OpListOAuthProviders Operation = "ListOAuthProviders"
 	OpPaginate           Operation = "Paginate"
+	OpUseSession         Operation = "UseSession"
+	OpParseSession       Operation = "ParseSession"
+	OpParseUser          Operation = "ParseUser"
 	// OpRememberMe is [WithRememberMe]: a sign-in that survives a server
 	// restart.
 	OpRememberMe Operation = "WithRememberMe"
@@ -38,8 +41,8 @@ const (
 
 // operations is every [Operation], in the order of the package doc's table.
 var operations = []Operation{
-	OpLogin, OpRememberMe, OpLogout, OpLogoutWithGET, OpLogoutAllDevices,
-	OpCurrentUser, OpCheckAuth, OpHealth, OpProbe,
+	OpLogin, OpRememberMe, OpUseSession, OpParseSession, OpLogout, OpLogoutWithGET, OpLogoutAllDevices,
+	OpCurrentUser, OpParseUser, OpCheckAuth, OpHealth, OpProbe,
 	OpListAPIKeys, OpCreateAPIKey, OpDeleteAPIKey, OpRotateAPIKey,
 	OpListOAuthProviders, OpPaginate,
 }

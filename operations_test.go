@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -71,6 +72,17 @@ var matrixCalls = map[Operation]func(ctx context.Context, t *testing.T, s Server
 	},
 	OpRememberMe: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
 		_, err := New(s, f.url, fast, WithLogin("someone", "some-password"), WithRememberMe())
+		return err
+	},
+	OpUseSession: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		return matrixClient(t, s, f).UseSession(&Session{Token: "matrix-session-token"})
+	},
+	OpParseSession: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		_, err := matrixClient(t, s, f).ParseSession([]byte(`{"user":{"id":"1","accessToken":"a.b.c"}}`))
+		return err
+	},
+	OpParseUser: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
+		_, err := matrixClient(t, s, f).ParseUser([]byte(`{"id":"1","username":"root","type":"root"}`))
 		return err
 	},
 	OpLogout: func(ctx context.Context, t *testing.T, s Server, f *matrixFake) error {
@@ -174,6 +186,9 @@ func TestUnsupportedReasonsMatchImplementations(t *testing.T) {
 		has := map[Operation]bool{
 			OpLogin:              spec.sessions != nil,
 			OpRememberMe:         spec.sessions != nil && spec.sessions.resume != nil,
+			OpUseSession:         spec.sessions != nil,
+			OpParseSession:       spec.sessions != nil && spec.sessions.parse != nil,
+			OpParseUser:          spec.parseUser != nil,
 			OpLogout:             spec.sessions != nil || spec.sessionCookie != "",
 			OpCurrentUser:        spec.currentUser != nil,
 			OpCheckAuth:          spec.checkAuth != nil || spec.currentUser != nil,
@@ -262,27 +277,43 @@ func renderMatrix() []string {
 	return lines
 }
 
+var updateSupportTable = flag.Bool("update-support-table", false, "rewrite the support tables of doc.go and README.md from the data")
+
 // The package doc's and the README's support tables are the data's: a
-// change to what a server supports fails here until both say it.
+// change to what a server supports fails here until both say it
+// (go test -run TestSupportMatrixDocumented -update-support-table
+// rewrites them).
 func TestSupportMatrixDocumented(t *testing.T) {
-	t.Parallel()
 	want := renderMatrix()
-	for file, prefix := range map[string]string{"doc.go": "//\t", "README.md": ""} {
-		b, err := os.ReadFile(file)
+	for _, file := range []struct{ name, prefix string }{{"doc.go", "//\t"}, {"README.md", ""}} {
+		b, err := os.ReadFile(file.name)
 		require.NoError(t, err)
-		var got []string
 		lines := strings.Split(string(b), "\n")
+		start, end := -1, -1
 		for i, l := range lines {
-			if strings.HasPrefix(l, prefix+"operation ") {
-				for _, m := range lines[i:] {
-					if !strings.HasPrefix(m, prefix) || strings.HasPrefix(m, "```") {
-						break
-					}
-					got = append(got, strings.TrimRight(strings.TrimPrefix(m, prefix), " "))
-				}
+			if start < 0 && strings.HasPrefix(l, file.prefix+"operation ") {
+				start = i
+			}
+			if start >= 0 && (!strings.HasPrefix(l, file.prefix) || strings.HasPrefix(l, "```")) {
+				end = i
 				break
 			}
 		}
-		assert.Equal(t, strings.Join(want, "\n"), strings.Join(got, "\n"), "%s's support table, regenerate it from:\n%s", file, strings.Join(want, "\n"))
+		require.True(t, start >= 0 && end > start, "%s has no support table", file.name)
+		var got []string
+		for _, l := range lines[start:end] {
+			got = append(got, strings.TrimRight(strings.TrimPrefix(l, file.prefix), " "))
+		}
+		if *updateSupportTable {
+			table := make([]string, len(want))
+			for i, l := range want {
+				table[i] = file.prefix + l
+			}
+			out := slices.Concat(lines[:start], table, lines[end:])
+			require.NoError(t, os.WriteFile(file.name, []byte(strings.Join(out, "\n")), 0o644))
+			continue
+		}
+		assert.Equal(t, strings.Join(want, "\n"), strings.Join(got, "\n"),
+			"%s's support table; rewrite it with go test -run TestSupportMatrixDocumented -update-support-table", file.name)
 	}
 }

@@ -20,24 +20,25 @@ import (
 // snippetImports are the packages README snippets may use, by the name
 // they are used under.
 var snippetImports = map[string]string{
-	"authclient": "github.com/selfhost-sdk/authclient",
-	"authtest":   "github.com/selfhost-sdk/authclient/authtest",
-	"komga":      "github.com/selfhost-sdk/authclient/komga",
-	"khoj":       "github.com/selfhost-sdk/authclient/khoj",
-	"comfyui":    "github.com/selfhost-sdk/authclient/comfyui",
-	"websocket":  "github.com/coder/websocket",
-	"context":    "context",
-	"errors":     "errors",
-	"fmt":        "fmt",
-	"http":       "net/http",
-	"io":         "io",
-	"json":       "encoding/json",
-	"log":        "log",
-	"os":         "os",
-	"slog":       "log/slog",
-	"strings":    "strings",
-	"time":       "time",
-	"url":        "net/url",
+	"authclient":     "github.com/selfhost-sdk/authclient",
+	"authtest":       "github.com/selfhost-sdk/authclient/authtest",
+	"komga":          "github.com/selfhost-sdk/authclient/komga",
+	"khoj":           "github.com/selfhost-sdk/authclient/khoj",
+	"comfyui":        "github.com/selfhost-sdk/authclient/comfyui",
+	"audiobookshelf": "github.com/selfhost-sdk/authclient/audiobookshelf",
+	"websocket":      "github.com/coder/websocket",
+	"context":        "context",
+	"errors":         "errors",
+	"fmt":            "fmt",
+	"http":           "net/http",
+	"io":             "io",
+	"json":           "encoding/json",
+	"log":            "log",
+	"os":             "os",
+	"slog":           "log/slog",
+	"strings":        "strings",
+	"time":           "time",
+	"url":            "net/url",
 }
 
 // snippetPrelude declares what README snippets take as given: a context,
@@ -57,9 +58,11 @@ func snippet%d() error {
 		out          io.Writer
 		id, path     string
 		code         string
+		keyID        string
+		landedOnURL  string // where the browser landed after an OpenID sign-in
 		workflowJSON map[string]any
 	)
-	_, _, _, _, _, _, _, _ = ctx, c, file, out, id, path, code, workflowJSON
+	_, _, _, _, _, _, _, _, _, _ = ctx, c, file, out, id, path, code, keyID, landedOnURL, workflowJSON
 `
 
 // Every Go snippet of the README compiles against the current API, and so

@@ -15,7 +15,7 @@ import (
 
 // serverPackages are the per-server packages, written only against the
 // root's public API.
-var serverPackages = []string{"comfyui", "khoj", "komga"}
+var serverPackages = []string{"audiobookshelf", "comfyui", "khoj", "komga"}
 
 // A server package may not import an internal/ package of this module (a
 // back door past the public core), nor build an authclient.Error itself

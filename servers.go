@@ -64,10 +64,12 @@ type serverSpec struct {
 
 	// Operations; nil means the server lacks it (ErrUnsupported).
 	currentUser func(ctx context.Context, c *Client) (*User, error)
-	listKeys    func(ctx context.Context, c *Client) ([]APIKeyInfo, error)
-	createKey   func(ctx context.Context, c *Client, r CreateAPIKeyRequest) (*CreatedAPIKey, error)
-	deleteKey   func(ctx context.Context, c *Client, id string) error
-	verifyKey   func(ctx context.Context, c *Client, key string) error
+	// parseUser reads the server's JSON account object ([Client.ParseUser]).
+	parseUser func(c *Client, data []byte) (*User, error)
+	listKeys  func(ctx context.Context, c *Client) ([]APIKeyInfo, error)
+	createKey func(ctx context.Context, c *Client, r CreateAPIKeyRequest) (*CreatedAPIKey, error)
+	deleteKey func(ctx context.Context, c *Client, id string) error
+	verifyKey func(ctx context.Context, c *Client, key string) error
 	// holdsKey reports whether secret, the API key the client
 	// authenticates with, is the key k (RotateAPIKey then switches the
 	// client to the new key). nil means the server cannot tell, but every
@@ -79,8 +81,6 @@ type serverSpec struct {
 	probe          func(ctx context.Context, c *Client) (*ServerInfo, error)
 	health         func(ctx context.Context, c *Client) (*Health, error)
 	checkAuth      func(ctx context.Context, c *Client) error
-	libraries      func(ctx context.Context, c *Client) ([]Library, error)
-	setKeyActive   func(ctx context.Context, c *Client, id string, active bool) (*APIKeyInfo, error)
 	// warn returns a warning about a credential, logged once by New.
 	warn func(a Authenticator) string
 	// validate, if set, checks the resolved authenticator (nil for none)
@@ -135,6 +135,9 @@ type sessionDialect struct {
 	// basicLogin: login sends the username and password as HTTP Basic,
 	// which cannot carry a username with a colon.
 	basicLogin bool
+	// parse reads the server's JSON sign-in answer into a session
+	// ([Client.ParseSession]); nil if its sign-in answer is not JSON.
+	parse func(c *Client, data []byte) (*Session, error)
 }
 
 // specs is the table of servers.
@@ -179,11 +182,6 @@ func (s *serverSpec) kind(status int) error {
 		return ErrServer
 	}
 	return nil
-}
-
-// unsupportedErr builds the ErrUnsupported error for op.
-func (s *serverSpec) unsupportedErr(op Operation) error {
-	return &UnsupportedError{Server: s.server, Op: op, Reason: s.unsupported[op]}
 }
 
 // isLoginPath reports whether a path, relative to the base URL, is one of the

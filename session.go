@@ -439,6 +439,45 @@ func (c *Client) installSession(s *Session, username, password string) error {
 	return nil
 }
 
+// UseSession makes the client use s from now on, replacing its other
+// credentials: for a session obtained by a sign-in the client has no
+// method for (an OpenID flow, see [Client.ParseSession]) or handed over by
+// another process. The client renews it as it renews a password session
+// (Audiobookshelf: with its refresh token, before it expires or after a
+// 401) and passes each renewal to the [WithSessionHook] hook, but has no
+// password to sign in again with once it cannot be renewed: calls then fail
+// with an error matching [ErrUnauthorized]. [Client.Logout] ends it. The
+// client keeps a copy of s; its tokens are masked in the client's errors and
+// logs. It is safe to call while requests are running: the next requests
+// use s.
+//
+// Errors: a nil session, one without a Token, or a token with control
+// characters or surrounding white space is a [*ConfigError], and the
+// client keeps its current credentials; a server without sessions
+// (ComfyUI, Khoj) returns an error matching errors.ErrUnsupported.
+func (c *Client) UseSession(s *Session) error {
+	if err := c.spec.require(OpUseSession); err != nil {
+		return err
+	}
+	if s == nil {
+		return configErr("UseSession", "the session is nil")
+	}
+	c.secrets.add(s.Token, s.RefreshToken, s.RememberMe)
+	if s.Token == "" {
+		return configErr("UseSession", "the session has no Token")
+	}
+	if err := checkSessionTokens(s); err != nil {
+		return configErr("UseSession", "a session token %s", err.Error())
+	}
+	if s.Server != "" && s.Server != c.spec.server {
+		return configErr("UseSession", "the session is for %s, not %s", s.Server, c.spec.name)
+	}
+	a := newSessionAuth(c, s.Username, "", s) // a copy, with IssuedAt from the token if it has none
+	a.logins.Add(1)
+	c.setAuthenticator(a)
+	return nil
+}
+
 // Session returns a copy of the client's current session, or nil if the
 // client does not use a session (or has not signed in yet).
 func (c *Client) Session() *Session {

@@ -2,7 +2,7 @@
 // it is signed in as, how many libraries the account can see and which
 // sign-in methods the server offers.
 //
-// It is configured only from the environment (see authclient.NewFromEnv):
+// It is configured only from the environment (see audiobookshelf.NewFromEnv):
 //
 //	AUDIOBOOKSHELF_URL=https://abs.example AUDIOBOOKSHELF_API_KEY=... go run ./examples/audiobookshelf
 //	AUDIOBOOKSHELF_URL=... AUDIOBOOKSHELF_USERNAME=me AUDIOBOOKSHELF_PASSWORD_FILE=/run/secrets/abs go run ./examples/audiobookshelf
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/selfhost-sdk/authclient"
+	"github.com/selfhost-sdk/authclient/audiobookshelf"
 	"github.com/selfhost-sdk/authclient/authtest"
 )
 
@@ -49,10 +50,11 @@ func run(ctx context.Context) error {
 		os.Setenv("AUDIOBOOKSHELF_PASSWORD", "demo-password")
 	}
 
-	c, err := authclient.NewFromEnv(authclient.Audiobookshelf, authclient.WithUserAgent("authclient-example-audiobookshelf/1.0"))
+	abs, err := audiobookshelf.NewFromEnv(authclient.WithUserAgent("authclient-example-audiobookshelf/1.0"))
 	if err != nil {
 		return err
 	}
+	c := abs.Core() // the operations every server has
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	defer func() { _ = c.Logout(ctx) }() // ends a password session; nothing to do for a key
@@ -69,7 +71,7 @@ func run(ctx context.Context) error {
 		fmt.Println("warning: the legacy user token is deprecated; create an API key")
 	}
 
-	libs, err := c.ListLibraries(ctx)
+	libs, err := abs.ListLibraries(ctx) // Audiobookshelf's own
 	if err != nil {
 		return err
 	}
