@@ -273,7 +273,9 @@ func (o openaiClient) PostBytes(ctx context.Context, path string, in []byte, out
 	return o.call(ctx, http.MethodPost, path, in, out) // a []byte params is sent as it is
 }
 
-func (o openaiClient) IsUnauthorized(err error) bool { return errStatus(err) == http.StatusUnauthorized }
+func (o openaiClient) IsUnauthorized(err error) bool {
+	return errStatus(err) == http.StatusUnauthorized
+}
 
 // --- golang.org/x/oauth2's Transport over raw -----------------------------
 
