@@ -14,7 +14,7 @@ import (
 // user+sys time from getrusage counts what the calls cost (the garbage
 // collector's work on other threads included) and not the time spent
 // waiting for a core another job holds. Rounds are interleaved (raw, sdk,
-// go-github, …, raw, sdk, …), and each round gives every contestant's
+// go-github, …, oauth2, then the other way round, oauth2, …, raw), and each round gives every contestant's
 // per-call CPU as a ratio to raw's in the same round, so a load that comes
 // and goes hits all contestants alike; the median over the rounds is kept.
 //
@@ -76,8 +76,9 @@ func measureCPU(tb testing.TB, sc *scenario, mode string, cts []contestant, plan
 		r.calls = max(1, int(plan.batch/per))
 		rs[i] = r
 	}
+	order := slices.Clone(rs)
 	for range plan.rounds {
-		for _, r := range rs {
+		for _, r := range order {
 			start := cpuNow(tb)
 			for range r.calls {
 				if err := sc.op(ctx, r.c); err != nil {
@@ -89,6 +90,10 @@ func measureCPU(tb testing.TB, sc *scenario, mode string, cts []contestant, plan
 			r.n += r.calls
 			r.per = append(r.per, float64(d)/float64(r.calls))
 		}
+		// Alternate the order (A…Z, Z…A, …) so that whatever one batch
+		// leaves to the next (garbage to collect, cold caches) does not
+		// always fall on the same contestant.
+		slices.Reverse(order)
 	}
 	out := make(map[string]cpuResult, len(rs))
 	raw := rs[0]

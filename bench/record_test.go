@@ -17,7 +17,7 @@ import (
 
 var (
 	recordRun   = flag.Bool("record", false, "TestRecordRun: measure every contestant and rewrite testdata/run.txt and README.md's table")
-	recordRound = flag.Int("record-rounds", 25, "TestRecordRun: interleaved rounds per scenario and mode")
+	recordRound = flag.Int("record-rounds", 41, "TestRecordRun: interleaved rounds per scenario and mode")
 )
 
 // recordScenarios are the scenarios of the run file and the README table.
