@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
 	"reflect"
 	"runtime"
 	"strings"
@@ -22,6 +23,12 @@ type agreeCase struct {
 	want                any // the typed result; nil for a call that decodes nothing
 	status              int // > 0: the call must fail with a typed error carrying it
 }
+
+// The other typed errors of the agreement test (the benchmarks use 401).
+var (
+	answer403 = jsonAnswer(http.StatusForbidden, []byte(`{"timestamp":"2025-11-23T02:27:00.000+00:00","status":403,"error":"Forbidden","message":"Access Denied","path":"/api/v1/series"}`))
+	answer404 = jsonAnswer(http.StatusNotFound, []byte(`{"timestamp":"2025-11-23T02:27:00.000+00:00","status":404,"error":"Not Found","message":"Not Found","path":"/api/v1/series"}`))
+)
 
 func agreeCases(t *testing.T) []agreeCase {
 	var page, list Page
@@ -59,6 +66,8 @@ func agreeCases(t *testing.T) []agreeCase {
 				return nil, c.PostBytes(ctx, importPath, bigBody, nil)
 			}},
 		{name: "Error401", respond: always(&answer401), method: "GET", path: "/" + seriesPath, call: get, status: 401},
+		{name: "Error403", respond: always(&answer403), method: "GET", path: "/" + seriesPath, call: get, status: 403},
+		{name: "Error404", respond: always(&answer404), method: "GET", path: "/" + seriesPath, call: get, status: 404},
 	}
 }
 
@@ -66,8 +75,8 @@ func agreeCases(t *testing.T) []agreeCase {
 // the peers included, in both modes, and checks that the server saw the
 // same request from each (method, path, query, credential, Accept,
 // Content-Type, body) and that each handed back the same typed result: the
-// same decoded value, or a typed error with the same status that says
-// nothing of the key. So the benchmarks compare like with like.
+// same decoded value, or a typed error with the same status (401, 403,
+// 404) that says nothing of the key. So the benchmarks compare like with like.
 func TestAllContestantsAgree(t *testing.T) {
 	for _, ac := range agreeCases(t) {
 		for _, mode := range []string{inmem, loopback} {
@@ -101,8 +110,8 @@ func checkResult(t *testing.T, ac agreeCase, got any, err error, c client) {
 		if s := errStatus(err); s != ac.status {
 			t.Errorf("typed error status %d (%T: %v), want %d", s, err, err, ac.status)
 		}
-		if !c.IsUnauthorized(err) {
-			t.Errorf("IsUnauthorized(%v) = false", err)
+		if got, want := c.IsUnauthorized(err), ac.status == 401; got != want {
+			t.Errorf("IsUnauthorized(%v) = %v, want %v", err, got, want)
 		}
 		if strings.Contains(err.Error(), apiKey) {
 			t.Errorf("the error shows the API key: %v", err)
