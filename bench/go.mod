@@ -1,6 +1,6 @@
 module github.com/selfhost-sdk/authclient/bench
 
-go 1.25.14
+go 1.25.0
 
 require (
 	github.com/go-resty/resty/v2 v2.17.2
