@@ -135,7 +135,7 @@ func BenchmarkRetry503(b *testing.B)   { runScenario(b, scRetry503) }
 // sharing one client and one connection pool.
 func BenchmarkParallel(b *testing.B) {
 	b.Run(loopback, func(b *testing.B) {
-		for _, ct := range contestants {
+		for _, ct := range allContestants() {
 			b.Run(ct.name, func(b *testing.B) { runParallel(b, scGetSmall, ct) })
 		}
 	})
@@ -144,7 +144,7 @@ func BenchmarkParallel(b *testing.B) {
 func runScenario(b *testing.B, sc *scenario) {
 	for _, mode := range sc.modes {
 		b.Run(mode, func(b *testing.B) {
-			for _, ct := range append(contestants[:len(contestants):len(contestants)], sc.controls...) {
+			for _, ct := range append(allContestants(), sc.controls...) {
 				if sc.retry && !ct.retries {
 					continue
 				}

@@ -47,8 +47,10 @@ func tunedTransport() *http.Transport {
 type seen struct {
 	method, path, query    string
 	apiKey, cookie, accept string
+	authorization          string
 	contentType            string
 	bodyLen                int64
+	body                   []byte // the request body, kept while inspecting
 }
 
 // fixture is one server (real or in-memory) answering with canned bytes,
@@ -121,24 +123,42 @@ func (f *fixture) seenLog() []seen {
 	return append([]seen(nil), f.log...)
 }
 
-func (f *fixture) record(req *http.Request, bodyLen int64) {
+// consume reads the request body to the end (keeping a copy while
+// inspecting) and records the request.
+func (f *fixture) consume(req *http.Request, body io.Reader) {
+	f.mu.Lock()
+	inspect := f.inspect
+	f.mu.Unlock()
+	var n int64
+	var data []byte
+	switch {
+	case body == nil:
+	case inspect:
+		data, _ = io.ReadAll(body)
+		n = int64(len(data))
+	default:
+		n, _ = io.Copy(io.Discard, body)
+	}
+	if inspect {
+		f.record(req, n, data)
+	}
+}
+
+func (f *fixture) record(req *http.Request, bodyLen int64, body []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.inspect {
-		return
-	}
 	f.log = append(f.log, seen{
 		method: req.Method, path: req.URL.Path, query: req.URL.RawQuery,
 		apiKey: req.Header.Get("X-Api-Key"), cookie: req.Header.Get("Cookie"), accept: req.Header.Get("Accept"),
-		contentType: req.Header.Get("Content-Type"), bodyLen: bodyLen,
+		authorization: req.Header.Get("Authorization"),
+		contentType:   req.Header.Get("Content-Type"), bodyLen: bodyLen, body: body,
 	})
 }
 
 // ServeHTTP is the loopback handler: it reads the request body, then writes
 // the canned answer.
 func (f *fixture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n, _ := io.Copy(io.Discard, r.Body)
-	f.record(r, n)
+	f.consume(r, r.Body)
 	c := f.respond(f.reqs.Add(1) - 1)
 	h := w.Header()
 	for k, v := range c.header {
@@ -174,12 +194,12 @@ func (f *fixture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type stubTransport struct{ f *fixture }
 
 func (s stubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	var n int64
 	if req.Body != nil {
-		n, _ = io.Copy(io.Discard, req.Body)
+		s.f.consume(req, req.Body)
 		_ = req.Body.Close()
+	} else {
+		s.f.consume(req, nil)
 	}
-	s.f.record(req, n)
 	c := s.f.respond(s.f.reqs.Add(1) - 1)
 	return &http.Response{
 		Status:        strconv.Itoa(c.status) + " " + http.StatusText(c.status),
@@ -292,6 +312,8 @@ type rawClient struct {
 	hc      *http.Client
 	base    string
 	noDrain bool // the classic mistake, for the chunked control in the gates only
+	// noKeyHeader: the credential comes from the transport (oauth2).
+	noKeyHeader bool
 }
 
 func (c *rawClient) Get(ctx context.Context, path string, out any) error {
@@ -341,7 +363,9 @@ func (c *rawClient) do(ctx context.Context, method, u string, body []byte, out a
 		if err != nil {
 			return err
 		}
-		req.Header.Set("X-Api-Key", apiKey)
+		if !c.noKeyHeader {
+			req.Header.Set("X-Api-Key", apiKey)
+		}
 		req.Header.Set("Accept", "application/json")
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")

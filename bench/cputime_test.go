@@ -1,0 +1,138 @@
+//go:build unix
+
+package bench
+
+import (
+	"context"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// CPU time, not wall time, decides the time comparisons: the process's
+// user+sys time from getrusage counts what the calls cost (the garbage
+// collector's work on other threads included) and not the time spent
+// waiting for a core another job holds. Rounds are interleaved (raw, sdk,
+// go-github, …, oauth2, then the other way round, oauth2, …, raw), and each round gives every contestant's
+// per-call CPU as a ratio to raw's in the same round, so a load that comes
+// and goes hits all contestants alike; the median over the rounds is kept.
+//
+// In loopback mode the in-process httptest server's CPU is counted too: it
+// does the same work for every contestant, so it dilutes the ratios towards
+// 1 but does not change their order.
+
+// cpuNow is the process's user+sys CPU time so far.
+func cpuNow(tb testing.TB) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuResult is one contestant's CPU time in one scenario and mode.
+type cpuResult struct {
+	perCall time.Duration // total CPU over total calls
+	ratio   float64       // median over the rounds of per-call CPU / raw's
+}
+
+// cpuPlan is how long to measure.
+type cpuPlan struct {
+	rounds int
+	batch  time.Duration // CPU time aimed at per contestant and round
+}
+
+// measureCPU runs sc in mode with every contestant in cts (the first must
+// be raw) in interleaved rounds and returns each one's CPU per call and
+// ratio to raw, by name.
+func measureCPU(tb testing.TB, sc *scenario, mode string, cts []contestant, plan cpuPlan) map[string]cpuResult {
+	tb.Helper()
+	if cts[0].name != "raw" {
+		tb.Fatalf("measureCPU: the first contestant is %q, want raw", cts[0].name)
+	}
+	ctx := context.Background()
+	type runner struct {
+		name  string
+		c     client
+		calls int // per batch
+		cpu   time.Duration
+		n     int
+		per   []float64 // per-call CPU in ns, one per round
+	}
+	rs := make([]*runner, len(cts))
+	for i, ct := range cts {
+		f := newFixture(tb, mode, sc.respond)
+		r := &runner{name: ct.name, c: ct.new(tb, f, sc)}
+		// Warm up, and size the batch from a first timing.
+		const probe = 20
+		start := cpuNow(tb)
+		for range probe {
+			if err := sc.op(ctx, r.c); err != nil {
+				tb.Fatalf("%s/%s/%s: %v", sc.name, mode, ct.name, err)
+			}
+		}
+		per := max((cpuNow(tb)-start)/probe, time.Microsecond)
+		r.calls = max(1, int(plan.batch/per))
+		rs[i] = r
+	}
+	order := slices.Clone(rs)
+	for range plan.rounds {
+		for _, r := range order {
+			start := cpuNow(tb)
+			for range r.calls {
+				if err := sc.op(ctx, r.c); err != nil {
+					tb.Fatalf("%s/%s/%s: %v", sc.name, mode, r.name, err)
+				}
+			}
+			d := cpuNow(tb) - start
+			r.cpu += d
+			r.n += r.calls
+			r.per = append(r.per, float64(d)/float64(r.calls))
+		}
+		// Alternate the order (A…Z, Z…A, …) so that whatever one batch
+		// leaves to the next (garbage to collect, cold caches) does not
+		// always fall on the same contestant.
+		slices.Reverse(order)
+	}
+	out := make(map[string]cpuResult, len(rs))
+	raw := rs[0]
+	for _, r := range rs {
+		ratios := make([]float64, 0, len(r.per))
+		for i, p := range r.per {
+			if raw.per[i] > 0 {
+				ratios = append(ratios, p/raw.per[i])
+			}
+		}
+		out[r.name] = cpuResult{perCall: r.cpu / time.Duration(max(r.n, 1)), ratio: median(ratios)}
+	}
+	return out
+}
+
+// median of xs; 0 for none.
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// TestCPUTimeSmoke keeps the CPU-time measurement working under a plain go
+// test (CI): two short rounds of GetSmall in memory, every contestant. It
+// logs the ratios; it never passes or fails on them (that would be a timed
+// test). The real measurement is TestRecordRun (run.go's -record).
+func TestCPUTimeSmoke(t *testing.T) {
+	res := measureCPU(t, scGetSmall, inmem, allContestants(), cpuPlan{rounds: 2, batch: 200 * time.Microsecond})
+	for _, ct := range allContestants() {
+		r, ok := res[ct.name]
+		if !ok {
+			t.Fatalf("no result for %s", ct.name)
+		}
+		t.Logf("GetSmall/inmem %-14s %8v CPU/call, %.2f× raw", ct.name, r.perCall, r.ratio)
+	}
+}
