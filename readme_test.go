@@ -210,3 +210,27 @@ func snippetFile(n int, snippet string) (string, error) {
 	b.WriteString("\t}\n\treturn nil\n}\n")
 	return b.String(), nil
 }
+
+// The README's layout names every file of the root package, so a reader
+// finds each concept where the list says.
+func TestReadmeLayoutListsEveryRootFile(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := strings.Index(string(readme), "## Layout")
+	if i < 0 {
+		t.Fatal("the README has no Layout section")
+	}
+	layout := string(readme[i:])
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !strings.HasSuffix(f, "_test.go") && !strings.Contains(layout, "`"+f+"`") {
+			t.Errorf("README's Layout does not list %s", f)
+		}
+	}
+}
