@@ -1,0 +1,47 @@
+package authclient
+
+import (
+	"context"
+	"errors"
+)
+
+// HeldAPIKey returns the listed API key the client authenticates with, so
+// that a program (a CI job) can rotate its own key with
+// [Client.RotateAPIKey] without being told its id. Which key the client
+// holds is read as RotateAPIKey reads it: Audiobookshelf from the keyId
+// claim of the client's key, Khoj from the token's fingerprint.
+//
+// Errors: a server that cannot tell which key the client holds (Komga,
+// which lists its keys masked) or has no API keys (ComfyUI) gives an
+// [*UnsupportedError] (errors.ErrUnsupported), so match the key by its name
+// there; a client that does not authenticate with an API key, or whose key
+// is not in the list, an [*Error] matching [ErrNotFound]; otherwise the
+// errors of [Client.ListAPIKeys] (Audiobookshelf lists keys to admins only:
+// [ErrForbidden]).
+func (c *Client) HeldAPIKey(ctx context.Context) (*APIKeyInfo, error) {
+	if err := c.spec.require(OpListAPIKeys); err != nil {
+		return nil, err
+	}
+	if c.spec.holdsKey == nil {
+		return nil, &UnsupportedError{Server: c.spec.server, Op: "HeldAPIKey",
+			Reason: "the server lists its API keys masked, so the key the client holds cannot be told apart from the others: find it by its name"}
+	}
+	ka, _ := c.authenticator().(*keyAuth)
+	if ka == nil {
+		return nil, c.localError(ErrNotFound, "-", nil, "the client does not authenticate with an API key")
+	}
+	keys, err := c.ListAPIKeys(ctx)
+	if err != nil {
+		var ue *UnsupportedError
+		if errors.As(err, &ue) { // Khoj in anonymous mode: name the operation asked for
+			return nil, &UnsupportedError{Server: ue.Server, Op: "HeldAPIKey", Reason: ue.Reason}
+		}
+		return nil, err
+	}
+	for i := range keys {
+		if c.spec.holdsKey(ka.key, keys[i]) {
+			return &keys[i], nil
+		}
+	}
+	return nil, c.localError(ErrNotFound, "-", nil, "the client's API key is not among the server's listed keys (revoked, or another user's)")
+}
