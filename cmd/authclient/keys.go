@@ -64,7 +64,10 @@ The new secret goes to --out FILE (0600, atomic) or, with --print-secret,
 stdout; the file is prepared before anything changes on the server.
 
   --id ID              the key to rotate
-  --name NAME          Komga: the name (comment) of the key the job uses
+  --name NAME          Komga: the name (comment) of the key the job uses; it
+                       also matches the name with the " (rotated DATE)" stamp
+                       an earlier rotation added, so the same --name works
+                       every month
   --new-name NAME      the new key's name (default: the old name and a date)
   --expires-in D       the new key's lifetime (Audiobookshelf; default: the old one's)
   --out FILE           write the new secret to FILE
@@ -331,7 +334,7 @@ func (e *env) heldKeyID(ctx context.Context, name string) (string, error) {
 	}
 	var found []string
 	for _, k := range keys {
-		if strings.EqualFold(k.Name, name) {
+		if strings.EqualFold(k.Name, name) || strings.EqualFold(baseName(k.Name), name) {
 			found = append(found, k.ID)
 		}
 	}
@@ -342,6 +345,19 @@ func (e *env) heldKeyID(ctx context.Context, name string) (string, error) {
 		return "", &notIdentifiedError{fmt.Sprintf("no API key is named %q: see 'authclient keys list'", truncate(name, 80))}
 	}
 	return "", &notIdentifiedError{fmt.Sprintf("%d API keys are named %q: pass --id", len(found), truncate(name, 80))}
+}
+
+// rotatedStamp is what a rotation adds to a key's name when no new name is
+// given ("ci (rotated 2026-01-01 00:00:00)"), so that names stay unique.
+const rotatedStamp = " (rotated "
+
+// baseName is a key's name without a rotation's stamp, so that --name finds
+// the key again after each monthly rotation.
+func baseName(n string) string {
+	if i := strings.LastIndex(n, rotatedStamp); i >= 0 && strings.HasSuffix(n, ")") {
+		return n[:i]
+	}
+	return n
 }
 
 // rotationFailure says what state a failed rotation left.

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -75,6 +76,35 @@ func TestRotateTheJobsOwnKey(t *testing.T) {
 			assert.Len(t, now, 2)
 		})
 	}
+}
+
+// TestRotateKomgaByNameEveryMonth: --name finds the key again after a
+// rotation stamped its name, and an ambiguous name is refused (exit 9).
+func TestRotateKomgaByNameEveryMonth(t *testing.T) {
+	t.Parallel()
+	k, key := komgaFake(t)
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	require.NoError(t, os.WriteFile(keyFile, []byte(key), 0o600))
+	c := newCLI(t, "KOMGA_URL="+k.URL, "KOMGA_API_KEY_FILE="+keyFile)
+	c.secret(key)
+	r := c.run("keys", "rotate", "--server", "komga", "--name", "CI", "--out", keyFile)
+	require.Equal(t, 0, r.code, r.stderr)
+	c.secret(readSecretFile(t, keyFile))
+	assert.Contains(t, r.stdout, `"ci (rotated `)
+	for month := range 3 { // the stamps of later months (the SDK stamps to the second)
+		newName := fmt.Sprintf("ci (rotated 2027-0%d-01 00:00:00)", month+1)
+		r := c.run("keys", "rotate", "--server", "komga", "--name", "ci", "--new-name", newName, "--out", keyFile)
+		require.Equal(t, 0, r.code, r.stderr)
+		c.secret(readSecretFile(t, keyFile))
+		assert.Contains(t, r.stdout, newName)
+	}
+	assert.Len(t, listKeys(t, c, "komga"), 1)
+	r = c.run("keys", "create", "--server", "komga", "--name", "ci", "--print-secret")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = c.run("keys", "rotate", "--server", "komga", "--name", "ci", "--out", keyFile)
+	assert.Equal(t, 9, r.code, r.stderr)
+	assert.Contains(t, r.stderr, "2 API keys are named")
 }
 
 // TestRotateRollsBack: when verifying the new key or deleting the old one
