@@ -179,7 +179,7 @@ func (d *secretDest) store(secret string) error {
 	if d.file == nil {
 		return nil
 	}
-	return d.file.commit([]byte(secret + "\n"))
+	return d.file.commit([]byte(secret)) // no line break: the file may be pasted into a variable as it is
 }
 
 // result is the key's output, with the secret only if asked.
