@@ -50,6 +50,10 @@ func TestCheckWithKeyFileFlag(t *testing.T) {
 	assert.Equal(t, 0, r.code, r.stderr)
 	r = c.run("check", "--server", "komga", "--url", k.URL)
 	assert.Equal(t, 4, r.code, "the environment's wrong key: %s", r.stderr)
+	byEnv := newCLI(t, "AUTHCLIENT_SERVER=komga", "KOMGA_URL="+k.URL, "KOMGA_API_KEY_FILE="+file)
+	byEnv.secret(key)
+	r = byEnv.run("check")
+	assert.Equal(t, 0, r.code, "the server from AUTHCLIENT_SERVER: %s", r.stderr)
 }
 
 // TestExitCodes: each category of failure has its exit code, on several

@@ -19,8 +19,8 @@ Signs in with <SERVER>_USERNAME and <SERVER>_PASSWORD (or _PASSWORD_FILE,
 atomically), so later runs reuse it with --session-file instead of signing
 in again: every command given --session-file restores the session and writes
 renewed tokens back (Audiobookshelf rotates its refresh token on each
-refresh). Komga and Audiobookshelf only. The file holds secrets: keep it
-like a password.
+refresh). An API key configured as well is ignored. Komga and
+Audiobookshelf only. The file holds secrets: keep it like a password.
 
 Example:
   AUDIOBOOKSHELF_USERNAME=ci AUDIOBOOKSHELF_PASSWORD_FILE=/run/secrets/abs \
@@ -55,29 +55,44 @@ func runLogin(ctx context.Context, g *globals, args []string, _ io.Reader, stdou
 	if g.sessionFile == "" {
 		return &usageError{"login needs --session-file FILE to save the session to"}
 	}
+	server, err := g.serverName()
+	if err != nil {
+		return err
+	}
+	// login is the password sign-in: an API key configured as well (which
+	// would win) is ignored.
+	g.apiKeyFile = ""
+	os.Unsetenv(envPrefix(server) + "_API_KEY")
+	os.Unsetenv(envPrefix(server) + "_API_KEY_FILE")
 	e, err := newEnv(g, stdout, stderr, false)
 	if err != nil {
 		return err
 	}
 	if !e.server.Supports(authclient.OpLogin) {
-		_, err := e.client.Login(ctx, "", "") // the SDK's *UnsupportedError; nothing is sent
+		_, err := e.client.Login(ctx, "-", "-") // the SDK's *UnsupportedError; nothing is sent
 		return err
 	}
-	user, pass, err := credentialsFromEnv(e.server)
-	if err != nil {
-		return err
+	p := envPrefix(e.server)
+	needs := "login needs a username (" + p + "_USERNAME or --username) and a password (" + p + "_PASSWORD, " + p + "_PASSWORD_FILE or --password-file)"
+	if os.Getenv(p+"_USERNAME") == "" {
+		return &authclient.ConfigError{Setting: p + "_USERNAME", Problem: needs}
+	}
+	if os.Getenv(p+"_PASSWORD") == "" && os.Getenv(p+"_PASSWORD_FILE") == "" {
+		return &authclient.ConfigError{Setting: p + "_PASSWORD", Problem: needs}
 	}
 	f, err := prepareFile(g.sessionFile)
 	if err != nil {
 		return err
 	}
 	defer f.abort()
-	s, err := e.client.Login(ctx, user, pass)
-	if err != nil {
+	// The client signs in with NewFromEnv's username and password (its own
+	// rules for the password file) on its first call.
+	if err := e.client.CheckAuth(ctx); err != nil {
 		return fmt.Errorf("signing in: %w", err)
 	}
-	if cur := e.client.Session(); cur != nil {
-		s = cur
+	s := e.client.Session()
+	if s == nil {
+		return fmt.Errorf("signing in: the server accepted the credential but gave no session")
 	}
 	b, err := sessionBytes(s)
 	if err != nil {
@@ -94,40 +109,6 @@ func runLogin(ctx context.Context, g *globals, args []string, _ io.Reader, stdou
 		text += fmt.Sprintf("the session token expires at %s and is renewed as it is used\n", s.Expiry.UTC().Format(time.RFC3339))
 	}
 	return e.out.result(j, text)
-}
-
-// credentialsFromEnv reads the username and password NewFromEnv would,
-// for an explicit Login.
-func credentialsFromEnv(server authclient.Server) (string, string, error) {
-	p := envPrefix(server)
-	user := os.Getenv(p + "_USERNAME")
-	if user == "" {
-		return "", "", &authclient.ConfigError{Setting: p + "_USERNAME", Problem: "login needs a username (" + p + "_USERNAME or --username) and a password"}
-	}
-	pass := os.Getenv(p + "_PASSWORD")
-	if file := os.Getenv(p + "_PASSWORD_FILE"); file != "" {
-		if pass != "" {
-			return "", "", &authclient.ConfigError{Setting: p + "_PASSWORD", Problem: "set " + p + "_PASSWORD or " + p + "_PASSWORD_FILE, not both"}
-		}
-		b, err := readBounded(file, authclient.MaxSecretFileSize)
-		if err != nil {
-			return "", "", &authclient.ConfigError{Setting: p + "_PASSWORD_FILE", Problem: "cannot read the password file", Err: errors.New("not a readable regular file of at most 64 KiB")}
-		}
-		pass = trimLineBreaks(string(b))
-	}
-	if pass == "" {
-		return "", "", &authclient.ConfigError{Setting: p + "_PASSWORD", Problem: "login needs a password (" + p + "_PASSWORD, " + p + "_PASSWORD_FILE or --password-file)"}
-	}
-	return user, pass, nil
-}
-
-// trimLineBreaks drops trailing line breaks, as NewFromEnv does for a
-// password file (a password may end in a space).
-func trimLineBreaks(s string) string {
-	for len(s) > 0 && (s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // sessionBytes encodes a session for its file.
