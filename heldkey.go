@@ -1,9 +1,6 @@
 package authclient
 
-import (
-	"context"
-	"errors"
-)
+import "context"
 
 // HeldAPIKey returns the listed API key the client authenticates with, so
 // that a program (a CI job) can rotate its own key with
@@ -12,9 +9,10 @@ import (
 // claim of the client's key, Khoj from the token's fingerprint.
 //
 // Errors: a server that cannot tell which key the client holds (Komga,
-// which lists its keys masked) or has no API keys (ComfyUI) gives an
-// [*UnsupportedError] (errors.ErrUnsupported), so match the key by its name
-// there; a client that does not authenticate with an API key, or whose key
+// which lists its keys masked) gives an [*UnsupportedError]
+// (errors.ErrUnsupported) whose Op is "HeldAPIKey": match the key by its
+// name there. A server without API keys (ComfyUI; Khoj in anonymous mode)
+// gives the *UnsupportedError of [OpListAPIKeys]. A client that does not authenticate with an API key, or whose key
 // is not in the list, an [*Error] matching [ErrNotFound]; otherwise the
 // errors of [Client.ListAPIKeys] (Audiobookshelf lists keys to admins only:
 // [ErrForbidden]).
@@ -22,20 +20,16 @@ func (c *Client) HeldAPIKey(ctx context.Context) (*APIKeyInfo, error) {
 	if err := c.spec.require(OpListAPIKeys); err != nil {
 		return nil, err
 	}
+	ka, _ := c.authenticator().(*keyAuth)
 	if c.spec.holdsKey == nil {
 		return nil, &UnsupportedError{Server: c.spec.server, Op: "HeldAPIKey",
 			Reason: "the server lists its API keys masked, so the key the client holds cannot be told apart from the others: find it by its name"}
 	}
-	ka, _ := c.authenticator().(*keyAuth)
-	if ka == nil {
+	keys, err := c.ListAPIKeys(ctx) // first: a server without keys now (Khoj's anonymous mode) says so
+	if err == nil && ka == nil {
 		return nil, c.localError(ErrNotFound, "-", nil, "the client does not authenticate with an API key")
 	}
-	keys, err := c.ListAPIKeys(ctx)
 	if err != nil {
-		var ue *UnsupportedError
-		if errors.As(err, &ue) { // Khoj in anonymous mode: name the operation asked for
-			return nil, &UnsupportedError{Server: ue.Server, Op: "HeldAPIKey", Reason: ue.Reason}
-		}
 		return nil, err
 	}
 	for i := range keys {

@@ -63,7 +63,9 @@ func TestHeldAPIKey(t *testing.T) {
 		c, err := authclient.New(authclient.Komga, k.URL, authclient.WithAPIKey(key))
 		require.NoError(t, err)
 		_, err = c.HeldAPIKey(t.Context())
-		assert.ErrorIs(t, err, errors.ErrUnsupported)
+		var ue *authclient.UnsupportedError
+		require.ErrorAs(t, err, &ue)
+		assert.Equal(t, authclient.Operation("HeldAPIKey"), ue.Op)
 		assert.Equal(t, 0, k.TotalRequests(), "nothing sent")
 	})
 	t.Run("comfyui", func(t *testing.T) {
@@ -74,6 +76,28 @@ func TestHeldAPIKey(t *testing.T) {
 		require.NoError(t, err)
 		_, err = c.HeldAPIKey(t.Context())
 		assert.ErrorIs(t, err, errors.ErrUnsupported)
+	})
+	t.Run("khoj anonymous", func(t *testing.T) {
+		t.Parallel()
+		k := authtest.NewKhojAnonymous(authtest.WithPrefix("/khoj"))
+		t.Cleanup(k.Close)
+		c, err := authclient.New(authclient.Khoj, k.URL)
+		require.NoError(t, err)
+		_, err = c.HeldAPIKey(t.Context())
+		var ue *authclient.UnsupportedError
+		require.ErrorAs(t, err, &ue)
+		assert.Equal(t, authclient.OpListAPIKeys, ue.Op)
+	})
+	t.Run("khoj revoked", func(t *testing.T) {
+		t.Parallel()
+		k := authtest.NewKhoj(authtest.WithPrefix("/khoj"))
+		t.Cleanup(k.Close)
+		k.AddUser("a@example.org")
+		k.AddToken("a@example.org", "other")
+		c, err := authclient.New(authclient.Khoj, k.URL, authclient.WithAPIKey("kk-not-listed-0123456789"))
+		require.NoError(t, err)
+		_, err = c.HeldAPIKey(t.Context())
+		assert.ErrorIs(t, err, authclient.ErrUnauthorized, "a token not listed is not accepted either")
 	})
 	t.Run("session, no key", func(t *testing.T) {
 		t.Parallel()

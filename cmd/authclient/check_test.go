@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/selfhost-sdk/authclient/authtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -123,5 +124,37 @@ func TestExitCodes(t *testing.T) {
 		}
 		assert.Equal(t, tc.code, r2.code, "%s --json", tc.name)
 		assert.EqualValues(t, tc.code, jsonOf(t, r2)["exit_code"], tc.name)
+	}
+}
+
+// TestCheckSaysWhatTheCredentialCanDo: a non-admin Audiobookshelf key is
+// accepted but may not manage keys; Khoj in anonymous mode says so, and its
+// token commands are unsupported (exit 8).
+func TestCheckSaysWhatTheCredentialCanDo(t *testing.T) {
+	t.Parallel()
+	a, _ := absFake(t)
+	a.AddUser("bob", "bob-password-0123", "user")
+	bob := a.AddAPIKey("bob", "bob", 0, true)
+	c := newCLI(t, "AUDIOBOOKSHELF_URL="+a.BasePathURL(), "AUDIOBOOKSHELF_API_KEY="+bob)
+	c.secret(bob)
+	r := c.run("check", "--server", "audiobookshelf", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	m := jsonOf(t, r)
+	assert.Equal(t, "bob", m["user"])
+	assert.Equal(t, false, m["admin"])
+	assert.Equal(t, false, m["can_manage_api_keys"])
+	assert.Contains(t, m["api_keys_note"], "may not list")
+	r = c.run("check", "--server", "audiobookshelf")
+	assert.Contains(t, r.stdout, "admin:       false")
+
+	k := authtest.NewKhojAnonymous(authtest.WithPrefix("/khoj"))
+	t.Cleanup(k.Close)
+	anon := newCLI(t, "KHOJ_URL="+k.URL)
+	r = anon.run("check", "--server", "khoj", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Equal(t, true, jsonOf(t, r)["anonymous"])
+	for _, args := range [][]string{{"keys", "list"}, {"keys", "rotate", "--print-secret"}, {"keys", "create", "--name", "x", "--print-secret"}} {
+		r = anon.run(append(args, "--server", "khoj")...)
+		assert.Equal(t, 8, r.code, "%v: %s", args, r.stderr)
 	}
 }

@@ -317,16 +317,22 @@ func runKeysRotate(ctx context.Context, g *globals, args []string, _ io.Reader, 
 // the server allows, else (Komga) by the name the user gave.
 func (e *env) heldKeyID(ctx context.Context, name string) (string, error) {
 	if name == "" {
+		var ue *authclient.UnsupportedError
 		k, err := e.client.HeldAPIKey(ctx)
 		switch {
 		case err == nil:
 			return k.ID, nil
-		case errors.Is(err, errors.ErrUnsupported):
+		case errors.As(err, &ue) && ue.Op == "HeldAPIKey": // the server cannot tell (Komga)
 			return "", &notIdentifiedError{fmt.Sprintf("cannot tell which key this job uses: %s lists its API keys masked; pass --name with the key's name (comment) or --id", e.server)}
 		case errors.Is(err, authclient.ErrNotFound):
-			return "", &notIdentifiedError{"cannot tell which key this job uses: the configured credential is not one of the listed API keys; pass --id"}
+			var ae *authclient.Error
+			why := "the configured credential is not one of the listed API keys"
+			if errors.As(err, &ae) && ae.Message != "" {
+				why = ae.Message
+			}
+			return "", &notIdentifiedError{"cannot tell which key this job uses: " + why + "; pass --id"}
 		}
-		return "", fmt.Errorf("finding the key this job uses: %w", err)
+		return "", fmt.Errorf("finding the key this job uses: %w", err) // ComfyUI, Khoj in anonymous mode: unsupported
 	}
 	keys, err := e.client.ListAPIKeys(ctx)
 	if err != nil {
