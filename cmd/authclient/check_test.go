@@ -104,6 +104,7 @@ func TestExitCodes(t *testing.T) {
 		{"khoj delete unknown", []string{"KHOJ_URL=" + j.URL, "KHOJ_API_KEY=" + jtok}, []string{"keys", "delete", "--server", "khoj", "--id", "no-such-id"}, 9, nil},
 		{"komga rotate unidentified", []string{"KOMGA_URL=" + k.URL, "KOMGA_API_KEY=" + kkey}, []string{"keys", "rotate", "--server", "komga", "--print-secret"}, 9, nil},
 		{"komga rotate no such name", []string{"KOMGA_URL=" + k.URL, "KOMGA_API_KEY=" + kkey}, []string{"keys", "rotate", "--server", "komga", "--name", "nope", "--print-secret"}, 9, nil},
+		{"komga duplicate name", []string{"KOMGA_URL=" + k.URL, "KOMGA_API_KEY=" + kkey}, []string{"keys", "create", "--server", "komga", "--name", "CI", "--print-secret"}, 1, nil},
 		{"output dir missing", []string{"KOMGA_URL=" + k.URL, "KOMGA_API_KEY=" + kkey}, []string{"keys", "create", "--server", "komga", "--name", "x", "--out", filepath.Join(t.TempDir(), "no", "such", "dir")}, 11, nil},
 	}
 	for _, tc := range cases { // sequential: the fault knobs are shared

@@ -106,6 +106,8 @@ func category(code int) string {
 // whatToCheck says what to look at for a failure, beyond the SDK's own hint.
 func whatToCheck(code int, prefix string) string {
 	switch code {
+	case exitFailure:
+		return "the server's message above says what it refused; run again with --verbose to see the requests"
 	case exitUsage:
 		return "run 'authclient help' or 'authclient COMMAND --help'"
 	case exitConfig:

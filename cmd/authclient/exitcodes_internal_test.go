@@ -43,7 +43,7 @@ func TestExitCodeMapping(t *testing.T) {
 	assert.Equal(t, exitOK, exitCode(nil))
 	for code := exitOK; code <= exitOutput; code++ {
 		assert.NotEmpty(t, category(code))
-		if code > exitFailure {
+		if code >= exitFailure {
 			assert.NotEmpty(t, whatToCheck(code, "KOMGA"), "code %d", code)
 		}
 		assert.Contains(t, exitCodesHelp, fmt.Sprintf("%3d  ", code), "--help documents code %d", code)
