@@ -61,7 +61,8 @@ found where the server allows:
                   (comment), or --id; it refuses when no single key matches
   ComfyUI         has one static key: rotate it in ComfyUI's configuration
 The new secret goes to --out FILE (0600, atomic) or, with --print-secret,
-stdout; the file is prepared before anything changes on the server.
+stdout; the file is prepared (created, its space reserved) before anything
+changes on the server.
 
   --id ID              the key to rotate
   --name NAME          Komga: the name (comment) of the key the job uses; it

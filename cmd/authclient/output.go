@@ -62,8 +62,24 @@ func prepareFile(path string) (*pendingFile, error) {
 		os.Remove(tmp.Name())
 		return nil, &outputError{fmt.Errorf("cannot make a private file next to %s: %w", path, cause(err))}
 	}
+	// Reserve the space now: the secret may exist only once it is written
+	// (a rotation deletes the old key first), so a full disk must show
+	// before anything changes on the server.
+	_, err = tmp.Write(make([]byte, reserveBytes))
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, &outputError{fmt.Errorf("cannot write next to %s: %w", path, cause(err))}
+	}
 	return &pendingFile{path: path, tmp: tmp}, nil
 }
+
+// reserveBytes is the space reserved for a secret (API keys and JWTs are
+// far smaller; a session file is written without the reservation mattering).
+const reserveBytes = 4096
 
 // commit writes data, syncs it and renames the file over the target. On any
 // failure the temporary file is removed and the target left as it was.
@@ -72,7 +88,10 @@ func (p *pendingFile) commit(data []byte) error {
 		p.abort()
 		return &outputError{fmt.Errorf("writing %s: %s: %v (the file was left as it was)", p.path, what, err)}
 	}
-	if _, err := p.tmp.Write(data); err != nil {
+	if err := p.tmp.Truncate(0); err != nil {
+		return fail("truncate", cause(err))
+	}
+	if _, err := p.tmp.WriteAt(data, 0); err != nil {
 		return fail("write", cause(err))
 	}
 	if err := p.tmp.Sync(); err != nil {
