@@ -93,6 +93,7 @@ func TestExitCodes(t *testing.T) {
 		{"abs 429", []string{"AUDIOBOOKSHELF_URL=" + a.BasePathURL(), "AUDIOBOOKSHELF_API_KEY=" + akey}, []string{"keys", "list", "--server", "audiobookshelf"}, 7,
 			func() { a.Faults.FailNextOn("/api/api-keys", 1, http.StatusTooManyRequests, time.Hour) }},
 		{"no url", []string{"KOMGA_API_KEY=" + kkey}, []string{"check", "--server", "komga"}, 3, nil},
+		{"credentials in the url", []string{"KOMGA_URL=http://ci:url-password-0123@" + k.URL[len("http://"):]}, []string{"check", "--server", "komga"}, 3, nil},
 		{"bad url", []string{"KOMGA_URL=ftp://x/", "KOMGA_API_KEY=" + kkey}, []string{"check", "--server", "komga"}, 3, nil},
 		{"key and key file", []string{"KOMGA_URL=" + k.URL, "KOMGA_API_KEY=" + kkey, "KOMGA_API_KEY_FILE=/dev/null"}, []string{"check", "--server", "komga"}, 3, nil},
 		{"key file is a directory", []string{"KOMGA_URL=" + k.URL}, []string{"check", "--server", "komga", "--api-key-file", t.TempDir()}, 3, nil},
@@ -112,7 +113,7 @@ func TestExitCodes(t *testing.T) {
 			tc.arm()
 		}
 		c := newCLI(t, tc.env...)
-		c.secret(kkey, akey, jtok, comfyKey, bobKey, "not-a-key-0123456789", "kk-not-a-token-0123456789")
+		c.secret(kkey, akey, jtok, comfyKey, bobKey, "not-a-key-0123456789", "kk-not-a-token-0123456789", "url-password-0123")
 		r := c.run(tc.args...)
 		assert.Equal(t, tc.code, r.code, "%s: %s", tc.name, r.stderr)
 		assert.Contains(t, r.stderr, "check: ", "%s: says what to check", tc.name)

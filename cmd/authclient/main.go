@@ -200,7 +200,11 @@ func fail(g *globals, stdout, stderr io.Writer, err error) int {
 		}{err.Error(), category(code), code, check}, "")
 		return code
 	}
-	fmt.Fprintf(stderr, "authclient: %v\n", err)
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "authclient: ") {
+		msg = "authclient: " + msg
+	}
+	fmt.Fprintln(stderr, msg)
 	if check != "" {
 		fmt.Fprintf(stderr, "  check: %s\n", check)
 	}
