@@ -34,6 +34,9 @@ func TestCheckEveryServer(t *testing.T) {
 		}
 		assert.Equal(t, s.name != "comfyui", m["can_manage_api_keys"], s.name)
 		assert.Contains(t, r.stderr, "GET", "--verbose logs the requests")
+		assert.Contains(t, r.stderr, "level=", "through slog")
+		assert.Contains(t, r.stderr, "/"+map[string]string{"komga": "komga", "audiobookshelf": "abs", "comfyui": "comfy", "khoj": "khoj"}[s.name]+"/", "with the URL under the prefix")
+		assert.NotContains(t, r.stdout, "level=", "logs go to stderr only: stdout stays JSON")
 	}
 }
 
