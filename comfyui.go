@@ -46,6 +46,7 @@ var comfySpec = register(&serverSpec{
 		"ListAPIKeys":        comfyNoKeys,
 		"CreateAPIKey":       comfyNoKeys,
 		"DeleteAPIKey":       comfyNoKeys,
+		OpHeldAPIKey:         comfyNoKeys,
 		"RotateAPIKey":       comfyNoKeys + "; to rotate it, restart the server with a new key",
 		"Login":              comfyStaticKey + "; WithLogin means HTTP Basic for a reverse proxy in front of ComfyUI",
 		OpRememberMe:         comfyStaticKey,

@@ -37,6 +37,7 @@
 //	Health              yes    yes             yes      yes
 //	Probe               yes    yes             yes      yes
 //	ListAPIKeys         yes    yes             -        yes
+//	HeldAPIKey          -      yes             -        yes
 //	CreateAPIKey        yes    yes             -        yes
 //	DeleteAPIKey        yes    yes             -        yes
 //	RotateAPIKey        yes    yes             -        yes

@@ -53,6 +53,7 @@ var komgaSpec = register(&serverSpec{
 		OpLogoutAllDevices: "Komga's logout ends one session; changing the user's password ends all of them",
 		OpParseSession:     "Komga's sign-in answer is its X-Auth-Token header, not JSON: pass a Session with that Token to UseSession",
 		OpParseUser:        "Komga's account is read with CurrentUser",
+		OpHeldAPIKey:       "Komga lists its API keys masked, so the key the client holds cannot be told apart from the others: find it by its name",
 	},
 })
 

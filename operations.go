@@ -25,6 +25,7 @@ const (
 	OpCreateAPIKey       Operation = "CreateAPIKey"
 	OpDeleteAPIKey       Operation = "DeleteAPIKey"
 	OpRotateAPIKey       Operation = "RotateAPIKey"
+	OpHeldAPIKey         Operation = "HeldAPIKey"
 	OpListOAuthProviders Operation = "ListOAuthProviders"
 	OpPaginate           Operation = "Paginate"
 	OpUseSession         Operation = "UseSession"
@@ -43,7 +44,7 @@ const (
 var operations = []Operation{
 	OpLogin, OpRememberMe, OpUseSession, OpParseSession, OpLogout, OpLogoutWithGET, OpLogoutAllDevices,
 	OpCurrentUser, OpParseUser, OpCheckAuth, OpHealth, OpProbe,
-	OpListAPIKeys, OpCreateAPIKey, OpDeleteAPIKey, OpRotateAPIKey,
+	OpListAPIKeys, OpHeldAPIKey, OpCreateAPIKey, OpDeleteAPIKey, OpRotateAPIKey,
 	OpListOAuthProviders, OpPaginate,
 }
 

@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// serverPackages are the per-server packages, written only against the
+// serverPackages are the per-server packages (and the CLI, cmd/authclient), written only against the
 // root's public API.
-var serverPackages = []string{"audiobookshelf", "comfyui", "khoj", "komga"}
+var serverPackages = []string{"audiobookshelf", "comfyui", "khoj", "komga", "cmd/authclient"}
 
 // A server package may not import an internal/ package of this module (a
 // back door past the public core), nor build an authclient.Error itself
