@@ -3,6 +3,7 @@ package comfyui_test
 import (
 	"bytes"
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -374,4 +375,44 @@ func TestQueueAndHistoryCleanup(t *testing.T) {
 	for _, err := range zero.Events(ctx, "") {
 		assert.ErrorAs(t, err, &ce)
 	}
+}
+
+// TestJobLogsHoldNoKey: a whole job (upload, queue, wait on the socket,
+// download, a failing one) logs its calls, and no log line holds the key.
+func TestJobLogsHoldNoKey(t *testing.T) {
+	t.Parallel()
+	s := setup(t, comfyKey)
+	s.RunPrompts(authtest.ComfyJob{FailNode: "8", FailMessage: "echo " + comfyKey})
+	var logs syncBuffer
+	c := newClient(t, s.URL, authclient.WithAPIKey(comfyKey),
+		authclient.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	ctx := t.Context()
+	_, err := c.UploadImage(ctx, "a.png", strings.NewReader("x"), comfyui.UploadOptions{})
+	require.NoError(t, err)
+	q, err := c.QueuePrompt(ctx, comfyui.PromptRequest{Prompt: workflow(nil), ClientID: "cid"})
+	require.NoError(t, err)
+	_, err = c.Wait(ctx, q.PromptID, comfyui.WithClientID("cid"), noWait)
+	require.ErrorIs(t, err, comfyui.ErrExecution)
+	assert.NotContains(t, err.Error(), comfyKey)
+	_, err = c.Download(ctx, comfyui.OutputFile{Filename: "missing.png"}, &bytes.Buffer{})
+	require.Error(t, err)
+	assert.NotEmpty(t, logs.String())
+	assert.NotContains(t, logs.String(), comfyKey)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
