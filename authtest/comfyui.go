@@ -220,6 +220,8 @@ type comfyState struct {
 	wake       chan struct{} // tells the executor a prompt was queued
 	interrupt  chan struct{} // closed to interrupt the prompt the executor runs
 	done       chan struct{} // closed by Close
+	runSID     string        // the client id of the prompt the executor runs
+	runNode    string        // the node it runs
 	closed     bool
 }
 

@@ -51,7 +51,9 @@ var comfyJPEG = []byte{0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0
 //	execution_success | execution_error | execution_interrupted,
 //	executing {node: null} (after the history entry is written), status (to all).
 //
-// POST /interrupt stops the running prompt before its next node or step.
+// A socket that connects with the client id of the running prompt gets,
+// after the greeting, {"type": "executing", "data": {"node": "<node>"}}
+// (no prompt_id), as ComfyUI sends. POST /interrupt stops the running prompt before its next node or step.
 // Calling RunPrompts again replaces the job for the prompts that start
 // after it. [ComfyUI.StartPrompt] and [ComfyUI.CompletePrompt] still work
 // on prompts the executor has not picked up.
@@ -156,6 +158,9 @@ func (c *ComfyUI) run(it *comfyItem, job ComfyJob, intr <-chan struct{}) {
 			end, failed = "execution_interrupted", n
 			break
 		}
+		st.mu.Lock()
+		st.runSID, st.runNode = sid, n.id
+		st.mu.Unlock()
 		c.emit(sid, false, "executing", comfyObject{{"node", n.id}, {"display_node", n.id}, {"prompt_id", pid}})
 		if n.class == "KSampler" {
 			for i := 1; i <= job.Steps && end == ""; i++ {
@@ -218,7 +223,7 @@ func (c *ComfyUI) run(it *comfyItem, job ComfyJob, intr <-chan struct{}) {
 	c.emit(sid, end == "execution_interrupted", end, endData)
 	messages = append(messages, []any{end, endData})
 	st.mu.Lock()
-	st.interrupt = nil
+	st.interrupt, st.runSID, st.runNode = nil, "", ""
 	if st.removeRunning(pid) != nil {
 		st.addHistory(&comfyHistory{item: it, outputs: outputs, meta: meta, status: comfyObject{
 			{"status_str", status}, {"completed", status == "success"}, {"messages", messages}}})

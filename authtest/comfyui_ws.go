@@ -59,6 +59,10 @@ func (c *ComfyUI) serveWS(w http.ResponseWriter, r *http.Request) {
 	c.st.sockets[conn] = sock
 	c.st.bySID[sid] = sock // an earlier socket of this id gets no more events
 	remaining := len(c.st.pending) + len(c.st.running)
+	hint := ""
+	if sid == c.st.runSID {
+		hint = c.st.runNode
+	}
 	c.st.mu.Unlock()
 	defer func() {
 		c.st.mu.Lock()
@@ -83,6 +87,10 @@ func (c *ComfyUI) serveWS(w http.ResponseWriter, r *http.Request) {
 	greet, _ := comfyMarshalPython(comfyObject{{"type", "status"}, {"data",
 		comfyObject{{"status", comfyObject{{"exec_info", comfyObject{{"queue_remaining", remaining}}}}}, {"sid", sid}}}})
 	err = comfyWSWrite(brw.Writer, 0x1, greet)
+	if err == nil && hint != "" {
+		b, _ := comfyMarshalPython(comfyObject{{"type", "executing"}, {"data", comfyObject{{"node", hint}}}})
+		err = comfyWSWrite(brw.Writer, 0x1, b)
+	}
 	sock.mu.Unlock()
 	if err != nil {
 		return

@@ -22,6 +22,14 @@ type EventOption func(*eventConfig)
 
 type eventConfig struct {
 	maxSize int64
+	until   string
+}
+
+// Until ends the stream, without an error, after the executing event that
+// marks the end of prompt promptID (whatever its outcome: the event before
+// it says which).
+func Until(promptID string) EventOption {
+	return func(c *eventConfig) { c.until = promptID }
 }
 
 // MaxEventSize bounds one /ws message to n bytes (default
@@ -52,7 +60,8 @@ func MaxEventSize(n int64) EventOption {
 // an error, when ctx is done (ctx.Err()), when the dial fails (a
 // [*SocketError], matching [authclient.ErrUnauthorized] when the upgrade
 // got 401), or when the socket closes or breaks (a [*SocketError] matching
-// [ErrSocketClosed]); or when the caller stops ranging. The events
+// [ErrSocketClosed]); or, without one, when the caller stops ranging or
+// the prompt named by [Until] has ended. The events
 // themselves are never retried or replayed: [Client.Wait] reconnects and
 // catches up from the history.
 func (c *Client) Events(ctx context.Context, clientID string, opts ...EventOption) iter.Seq2[Event, error] {
@@ -78,7 +87,7 @@ func (c *Client) Events(ctx context.Context, clientID string, opts ...EventOptio
 			if ev.Error != nil {
 				ev.Error.mask(c.core)
 			}
-			if !yield(ev, err) {
+			if !yield(ev, err) || cfg.until != "" && ev.Done && ev.PromptID == cfg.until {
 				_ = conn.Close(websocket.StatusNormalClosure, "")
 				return
 			}

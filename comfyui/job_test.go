@@ -416,3 +416,38 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// TestEventsUntil: Events with Until ends, without an error, after the
+// prompt's end marker; a socket that connects while the prompt runs first
+// gets ComfyUI's hint of the running node (no prompt id).
+func TestEventsUntil(t *testing.T) {
+	t.Parallel()
+	s := setup(t, comfyKey)
+	step := make(chan struct{})
+	s.RunPrompts(authtest.ComfyJob{Steps: 2, Step: step})
+	c := newClient(t, s.URL, authclient.WithAPIKey(comfyKey))
+	q, err := c.QueuePrompt(t.Context(), comfyui.PromptRequest{Prompt: workflow(nil), ClientID: "cid"})
+	require.NoError(t, err)
+	for { // until the executor holds the prompt on its first step
+		st, err := c.Queue(t.Context())
+		require.NoError(t, err)
+		if len(st.Running) == 1 {
+			break
+		}
+	}
+	var types []string
+	n := 0
+	for ev, err := range c.Events(t.Context(), "cid", comfyui.Until(q.PromptID)) {
+		require.NoError(t, err)
+		if n++; n == 2 {
+			assert.Equal(t, comfyui.EventExecuting, ev.Type, "the running node's hint")
+			assert.NotEmpty(t, ev.Node)
+			assert.Empty(t, ev.PromptID)
+			assert.False(t, ev.Done)
+			release(step, 2)
+		}
+		types = append(types, ev.Type)
+	}
+	assert.Equal(t, comfyui.EventStatus, types[0])
+	assert.Equal(t, []string{comfyui.EventExecutionSuccess, comfyui.EventExecuting}, types[len(types)-2:])
+}
