@@ -1,6 +1,7 @@
 package comfyui
 
 import (
+	"bytes"
 	"context"
 	"iter"
 	"net/http"
@@ -77,13 +78,22 @@ func (c *Client) Events(ctx context.Context, clientID string, opts ...EventOptio
 			o(&cfg)
 		}
 		conn.SetReadLimit(cfg.maxSize)
+		var buf bytes.Buffer // reused: events copy what they keep
 		for {
-			typ, msg, err := conn.Read(ctx)
+			typ, r, err := conn.Reader(ctx)
+			if err == nil {
+				buf.Reset()
+				_, err = buf.ReadFrom(r)
+			}
 			if err != nil {
 				yield(Event{}, c.readError(ctx, err))
 				return
 			}
-			ev, err := decodeEvent(typ == websocket.MessageBinary, msg)
+			ev, err := decodeEvent(typ == websocket.MessageBinary, buf.Bytes())
+			if ev.Preview != nil {
+				ev.Preview.Image = bytes.Clone(ev.Preview.Image)
+				ev.Preview.Metadata = bytes.Clone(ev.Preview.Metadata)
+			}
 			if ev.Error != nil {
 				ev.Error.mask(c.core)
 			}
