@@ -88,6 +88,73 @@ func comfyClient(tb testing.TB, base string) *comfyui.Client {
 	return c
 }
 
+// interleaved runs sdk and raw alternately (so a busy machine's drift hits
+// both alike) and reports each one's MB/s and their ratio, sdk/raw.
+func interleaved(b *testing.B, sdk, raw func() error) {
+	var tSDK, tRaw time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if err := sdk(); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		if err := raw(); err != nil {
+			b.Fatal(err)
+		}
+		tSDK, tRaw = tSDK+mid.Sub(start), tRaw+time.Since(mid)
+	}
+	mb := float64(comfySize) * float64(b.N) / 1e6
+	b.ReportMetric(mb/tSDK.Seconds(), "sdk-MB/s")
+	b.ReportMetric(mb/tRaw.Seconds(), "raw-MB/s")
+	b.ReportMetric(tRaw.Seconds()/tSDK.Seconds(), "ratio")
+}
+
+// rawDownload is GET /view with net/http alone.
+func rawDownload(hc *http.Client, base string) error {
+	req, _ := http.NewRequest(http.MethodGet, base+"/comfyui/view?filename=out.png&subfolder=&type=output", nil)
+	req.Header.Set("Authorization", "Bearer "+comfyKey)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	n, _ := io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if n != comfySize {
+		return fmt.Errorf("read %d bytes", n)
+	}
+	return nil
+}
+
+// rawUpload is POST /upload/image with net/http and mime/multipart alone,
+// streamed through an io.Pipe.
+func rawUpload(hc *http.Client, base string) error {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		part, err := mw.CreateFormFile("image", "in.png")
+		if err == nil {
+			_, err = io.Copy(part, &genBody{n: comfySize})
+		}
+		if err == nil {
+			err = mw.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	req, _ := http.NewRequest(http.MethodPost, base+"/comfyui/upload/image", pr)
+	req.Header.Set("Authorization", "Bearer "+comfyKey)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("status %s", resp.Status)
+	}
+	return nil
+}
+
 // BenchmarkComfyUIDownload64MiB: GET /view into io.Discard.
 func BenchmarkComfyUIDownload64MiB(b *testing.B) {
 	n := 0
@@ -109,18 +176,19 @@ func BenchmarkComfyUIDownload64MiB(b *testing.B) {
 		b.SetBytes(comfySize)
 		b.ReportAllocs()
 		for b.Loop() {
-			req, _ := http.NewRequest(http.MethodGet, srv.URL+"/comfyui/view?filename=out.png&subfolder=&type=output", nil)
-			req.Header.Set("Authorization", "Bearer "+comfyKey)
-			resp, err := hc.Do(req)
-			if err != nil {
+			if err := rawDownload(hc, srv.URL); err != nil {
 				b.Fatal(err)
 			}
-			n, _ := io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if n != comfySize {
-				b.Fatal(n)
-			}
 		}
+	})
+	b.Run("interleaved", func(b *testing.B) {
+		c := comfyClient(b, srv.URL)
+		hc := &http.Client{Transport: tunedTransport()}
+		f := comfyui.OutputFile{Filename: "out.png", Type: "output"}
+		interleaved(b, func() error {
+			_, err := c.Download(context.Background(), f, io.Discard)
+			return err
+		}, func() error { return rawDownload(hc, srv.URL) })
 	})
 }
 
@@ -145,31 +213,18 @@ func BenchmarkComfyUIUpload64MiB(b *testing.B) {
 		b.SetBytes(comfySize)
 		b.ReportAllocs()
 		for b.Loop() {
-			pr, pw := io.Pipe()
-			mw := multipart.NewWriter(pw)
-			go func() {
-				part, err := mw.CreateFormFile("image", "in.png")
-				if err == nil {
-					_, err = io.Copy(part, &genBody{n: comfySize})
-				}
-				if err == nil {
-					err = mw.Close()
-				}
-				pw.CloseWithError(err)
-			}()
-			req, _ := http.NewRequest(http.MethodPost, srv.URL+"/comfyui/upload/image", pr)
-			req.Header.Set("Authorization", "Bearer "+comfyKey)
-			req.Header.Set("Content-Type", mw.FormDataContentType())
-			resp, err := hc.Do(req)
-			if err != nil {
+			if err := rawUpload(hc, srv.URL); err != nil {
 				b.Fatal(err)
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode != 200 {
-				b.Fatal(resp.Status)
-			}
 		}
+	})
+	b.Run("interleaved", func(b *testing.B) {
+		c := comfyClient(b, srv.URL)
+		hc := &http.Client{Transport: tunedTransport()}
+		interleaved(b, func() error {
+			_, err := c.UploadImage(context.Background(), "in.png", &genBody{n: comfySize}, comfyui.UploadOptions{})
+			return err
+		}, func() error { return rawUpload(hc, srv.URL) })
 	})
 }
 
