@@ -60,7 +60,8 @@ type Event struct {
 	Preview *Preview
 	// Text is a text frame's text.
 	Text string
-	// Data is the JSON event's data object, as sent.
+	// Data is the JSON event's data object, as sent (server text, not
+	// masked: print it with care).
 	Data json.RawMessage
 }
 

@@ -80,7 +80,7 @@ func WithEventOptions(opts ...EventOption) WaitOption {
 // a proxy refuses the upgrade (any non-101 answer) it falls back to
 // polling. Without a client id, or with [PollOnly], it polls
 // /history/{id} with backoff ([PollInterval]). Result.Via says which it
-// used.
+// used ([ViaPolling] too for a prompt already finished when Wait began).
 //
 // A prompt that failed is an [*ExecutionError] (errors.Is
 // [ErrExecution]) naming the node, the exception type and message; an
@@ -92,6 +92,9 @@ func (c *Client) Wait(ctx context.Context, promptID string, opts ...WaitOption) 
 	cfg := waitConfig{min: 250 * time.Millisecond, max: 5 * time.Second, after: time.After}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if c == nil || c.core == nil {
+		return nil, &authclient.ConfigError{Setting: "comfyui.Client", Problem: "not made with comfyui.New, NewFromEnv or Wrap"}
 	}
 	if _, err := c.History(ctx, promptID); err != nil && !errors.Is(err, ErrNoHistory) {
 		return nil, err // a bad id, a wrong key: no use waiting
