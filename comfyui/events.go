@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/coder/websocket"
@@ -24,6 +25,18 @@ type EventOption func(*eventConfig)
 type eventConfig struct {
 	maxSize int64
 	until   string
+	ping    time.Duration
+}
+
+// DefaultPingInterval is how often the client pings an open /ws unless
+// [PingInterval] says otherwise: ComfyUI sends no pings, and a reverse
+// proxy closes a socket it thinks idle (nginx after 60 s by default).
+const DefaultPingInterval = 25 * time.Second
+
+// PingInterval sets how often the client pings the open /ws (default
+// [DefaultPingInterval]); d ≤ 0 sends no pings.
+func PingInterval(d time.Duration) EventOption {
+	return func(c *eventConfig) { c.ping = d }
 }
 
 // Until ends the stream, without an error, after the executing event that
@@ -73,11 +86,16 @@ func (c *Client) Events(ctx context.Context, clientID string, opts ...EventOptio
 			return
 		}
 		defer conn.CloseNow()
-		cfg := eventConfig{maxSize: DefaultMaxEventSize}
+		cfg := eventConfig{maxSize: DefaultMaxEventSize, ping: DefaultPingInterval}
 		for _, o := range opts {
 			o(&cfg)
 		}
 		conn.SetReadLimit(cfg.maxSize)
+		if cfg.ping > 0 {
+			pctx, stop := context.WithCancel(ctx)
+			defer stop()
+			go keepAlive(pctx, conn, cfg.ping)
+		}
 		var buf bytes.Buffer // reused: events copy what they keep
 		for {
 			typ, r, err := conn.Reader(ctx)
@@ -176,5 +194,22 @@ func (e *ExecutionError) mask(core *authclient.Client) {
 	e.Message, e.ExceptionType, e.NodeType = core.Mask(e.Message), core.Mask(e.ExceptionType), core.Mask(e.NodeType)
 	for i, l := range e.Traceback {
 		e.Traceback[i] = core.Mask(l)
+	}
+}
+
+// keepAlive pings conn every d until ctx ends or a ping fails (the reader
+// then sees the broken socket).
+func keepAlive(ctx context.Context, conn *websocket.Conn, d time.Duration) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if conn.Ping(ctx) != nil {
+				return
+			}
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/assert"
@@ -228,5 +229,41 @@ func TestEventsMaxSize(t *testing.T) {
 		require.Error(t, err, "%+v", ev)
 		var se *comfyui.SocketError
 		assert.ErrorAs(t, err, &se)
+	}
+}
+
+// TestEventsPing: an open socket is pinged (ComfyUI sends no pings, and a
+// proxy drops a socket it thinks idle).
+func TestEventsPing(t *testing.T) {
+	t.Parallel()
+	pinged := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OnPingReceived: func(context.Context, []byte) bool {
+			select {
+			case pinged <- struct{}{}:
+			default:
+			}
+			return true
+		}})
+		if err != nil {
+			return
+		}
+		defer conn.CloseNow()
+		if conn.Write(r.Context(), websocket.MessageText, []byte(`{"type": "status", "data": {}}`)) != nil {
+			return
+		}
+		_, _, _ = conn.Read(r.Context()) // answers pings until the client goes
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL+"/comfyui/", authclient.WithAPIKey(comfyKey))
+	for ev, err := range c.Events(t.Context(), "", comfyui.PingInterval(time.Second)) {
+		require.NoError(t, err)
+		assert.Equal(t, comfyui.EventStatus, ev.Type)
+		select {
+		case <-pinged:
+		case <-t.Context().Done():
+			t.Fatal("no ping")
+		}
+		break
 	}
 }
