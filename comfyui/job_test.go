@@ -3,6 +3,7 @@ package comfyui_test
 import (
 	"bytes"
 	"context"
+	"iter"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -426,22 +427,31 @@ func TestEventsUntil(t *testing.T) {
 	step := make(chan struct{})
 	s.RunPrompts(authtest.ComfyJob{Steps: 2, Step: step})
 	c := newClient(t, s.URL, authclient.WithAPIKey(comfyKey))
+	// A first socket follows the prompt up to the sampler, which then
+	// waits for its steps.
+	next, stop := iter.Pull2(c.Events(t.Context(), "cid"))
+	defer stop()
+	ev, err, _ := next() // the greeting: the socket is open
+	require.NoError(t, err)
+	require.Equal(t, comfyui.EventStatus, ev.Type)
 	q, err := c.QueuePrompt(t.Context(), comfyui.PromptRequest{Prompt: workflow(nil), ClientID: "cid"})
 	require.NoError(t, err)
-	for { // until the executor holds the prompt on its first step
-		st, err := c.Queue(t.Context())
+	for {
+		ev, err, ok := next()
+		require.True(t, ok)
 		require.NoError(t, err)
-		if len(st.Running) == 1 {
+		if ev.Type == comfyui.EventExecuting && ev.Node == "3" {
 			break
 		}
 	}
+	// A second socket of the same client id takes over.
 	var types []string
 	n := 0
 	for ev, err := range c.Events(t.Context(), "cid", comfyui.Until(q.PromptID)) {
 		require.NoError(t, err)
 		if n++; n == 2 {
 			assert.Equal(t, comfyui.EventExecuting, ev.Type, "the running node's hint")
-			assert.NotEmpty(t, ev.Node)
+			assert.Equal(t, "3", ev.Node)
 			assert.Empty(t, ev.PromptID)
 			assert.False(t, ev.Done)
 			release(step, 2)
