@@ -88,6 +88,23 @@ import (
 //     200, empty body. A running prompt (see [ComfyUI.StartPrompt]) that is
 //     hit lands in history with status "error" and an execution_interrupted
 //     message; with nothing running nothing changes.
+//   - POST /upload/image — multipart "image" (file), "type" (input by
+//     default, temp, output; another value is Python's 500), "subfolder"
+//     (400 when it leaves the directory), "overwrite" ("true" or "1");
+//     {"name", "subfolder", "type"}. Without overwrite a different file of
+//     the same name makes "name (1).ext", "name (2).ext", …; the same bytes
+//     reuse the name. A missing file part is 400, a body over 100 MB 413.
+//     POST /upload/mask also takes "original_ref" (JSON {"filename",
+//     "subfolder", "type"}; missing: 500); the fake stores the mask's
+//     bytes as the result (it does not composite), and answers 200 without
+//     storing anything when the original does not exist, as ComfyUI does.
+//   - GET /view?filename=&subfolder=&type= — a stored file (uploaded, put
+//     with [ComfyUI.PutFile], or written by a prompt's output node), with
+//     Range support, its Content-Type from the extension and
+//     Content-Disposition: filename="…"; type defaults to output, a
+//     "name.png [input]" annotation overrides it; no filename 404, a bad
+//     name or type 400, an escaping subfolder 403, an unknown file 404,
+//     all with empty bodies. preview= and channel= are ignored.
 //   - POST /free — 200, empty body. GET /system_stats and GET /features —
 //     fixed data in ComfyUI's shapes.
 //   - GET /ws — a WebSocket: the upgrade is checked as aiohttp does (400 with
@@ -95,8 +112,8 @@ import (
 //     {"status": {"exec_info": {"queue_remaining": N}}, "sid": …}} (sid from
 //     ?clientId= or a new 32-hex id), a first client message of type
 //     "feature_flags" is answered with the server's flags, pings are ponged,
-//     close is echoed. No execution events are sent and permessage-deflate is
-//     not negotiated.
+//     close is echoed. Execution events are sent only when the executor
+//     runs ([ComfyUI.RunPrompts]); permessage-deflate is not negotiated.
 //
 // Errors are aiohttp's: an unknown path gets 404 text/plain "404: Not Found"
 // for GET and HEAD and 405 "405: Method Not Allowed" with an Allow header for
@@ -110,8 +127,10 @@ import (
 // not match a loopback Host gets 403 with an empty body (mainline's origin
 // check).
 //
-// There is no executor: prompts stay pending until [ComfyUI.StartPrompt],
-// [ComfyUI.CompletePrompt] or an interrupt moves them. A ComfyUI is safe for
+// By default there is no executor: prompts stay pending until
+// [ComfyUI.StartPrompt], [ComfyUI.CompletePrompt] or an interrupt moves
+// them. [ComfyUI.RunPrompts] switches on one that runs them by itself and
+// sends ComfyUI's events over /ws. A ComfyUI is safe for
 // concurrent use.
 //
 //	srv := authtest.NewComfyUI("s3cret")
@@ -168,6 +187,7 @@ var (
 		"VAEDecode":        {"samples", "vae"},
 		"SaveImage":        {"images", "filename_prefix"},
 		"PreviewImage":     {"images"},
+		"LoadImage":        {"image"},
 	}
 )
 
@@ -192,7 +212,16 @@ type comfyState struct {
 	prompts    []string
 	interrupts int
 	counters   map[string]int // SaveImage counters by filename prefix
-	sockets    map[net.Conn]struct{}
+	sockets    map[net.Conn]*comfySocket
+	bySID      map[string]*comfySocket // the socket each client id routes to
+	files      map[string]*comfyFile   // by comfyFileKey
+	uploads    int
+	job        *ComfyJob     // non-nil: queued prompts run by themselves
+	wake       chan struct{} // tells the executor a prompt was queued
+	interrupt  chan struct{} // closed to interrupt the prompt the executor runs
+	done       chan struct{} // closed by Close
+	runSID     string        // the client id of the prompt the executor runs
+	runNode    string        // the node it runs
 	closed     bool
 }
 
@@ -235,7 +264,11 @@ func NewComfyUI(apiKey string, opts ...Option) *ComfyUI {
 		shape:    "code",
 		history:  map[string]*comfyHistory{},
 		counters: map[string]int{},
-		sockets:  map[net.Conn]struct{}{},
+		sockets:  map[net.Conn]*comfySocket{},
+		bySID:    map[string]*comfySocket{},
+		files:    map[string]*comfyFile{},
+		wake:     make(chan struct{}, 1),
+		done:     make(chan struct{}),
 	}}
 	c.routes = c.buildRoutes()
 	c.Server = start(http.HandlerFunc(c.serveHTTP), cfg, prefixStrict)
@@ -246,6 +279,9 @@ func NewComfyUI(apiKey string, opts ...Option) *ComfyUI {
 // [Server.Close].
 func (c *ComfyUI) Close() {
 	c.st.mu.Lock()
+	if !c.st.closed {
+		close(c.st.done)
+	}
 	c.st.closed = true
 	conns := make([]net.Conn, 0, len(c.st.sockets))
 	for conn := range c.st.sockets {

@@ -126,6 +126,7 @@ func (c *ComfyUI) postPrompt(w http.ResponseWriter, r *http.Request) {
 	it := &comfyItem{number: number, id: promptID, prompt: rawPrompt, nodes: res.nodes, extra: extra, outputs: res.good}
 	c.st.pending = comfyHeapPush(c.st.pending, it)
 	c.st.prompts = append(c.st.prompts, promptID)
+	c.st.wakeExecutor()
 	comfyWriteJSON(w, http.StatusOK, comfyObject{{"prompt_id", promptID}, {"number", number}, {"node_errors", res.nodeErrors}})
 }
 
@@ -461,10 +462,10 @@ func (c *ComfyUI) postInterrupt(w http.ResponseWriter, r *http.Request) {
 	if v, ok := top.get("prompt_id"); ok && comfyTruthy(v) {
 		var id string
 		if comfyKind(v) == '"' && json.Unmarshal(v, &id) == nil && c.st.findRunning(id) {
-			c.st.interruptRunning()
+			c.st.stopRunning()
 		}
 	} else {
-		c.st.interruptRunning()
+		c.st.stopRunning()
 	}
 	writeText(w, http.StatusOK, "", "")
 }
@@ -562,8 +563,14 @@ func (st *comfyState) removeHistory(id string) {
 	}
 }
 
-// saveImage names the image an output node writes. Callers hold st.mu.
+// saveImage names and stores the image an output node writes. Callers
+// hold st.mu.
 func (st *comfyState) saveImage(n *comfyNode, promptID string) comfyObject {
+	return st.saveImageWith(n, promptID, nil)
+}
+
+// saveImageWith is saveImage writing data (nil: a 1x1 PNG).
+func (st *comfyState) saveImageWith(n *comfyNode, promptID string, data []byte) comfyObject {
 	prefix, typ := "ComfyUI", "output"
 	if n.class == "PreviewImage" {
 		// ComfyUI adds "_temp_" and five random letters; derive them from the id.
@@ -584,6 +591,10 @@ func (st *comfyState) saveImage(n *comfyNode, promptID string) comfyObject {
 	}
 	st.counters[subfolder+"/"+prefix]++
 	name := fmt.Sprintf("%s_%05d_.png", prefix, st.counters[subfolder+"/"+prefix])
+	if data == nil {
+		data = comfyPNG
+	}
+	st.putFile(typ, subfolder, name, data)
 	return comfyObject{{"filename", name}, {"subfolder", subfolder}, {"type", typ}}
 }
 

@@ -91,6 +91,9 @@ func (c *ComfyUI) buildRoutes() *router[comfyHandler] {
 	add(http.MethodPost, "/history", c.postHistory)
 	add(http.MethodPost, "/interrupt", c.postInterrupt)
 	add(http.MethodPost, "/free", c.postFree)
+	add(http.MethodPost, "/upload/image", c.postUploadImage)
+	add(http.MethodPost, "/upload/mask", c.postUploadMask)
+	add(http.MethodGet, "/view", c.getView)
 	add(http.MethodGet, "/system_stats", c.getSystemStats)
 	add(http.MethodGet, "/features", func(w http.ResponseWriter, _ *http.Request) {
 		comfyWriteJSON(w, http.StatusOK, comfyFeatures())

@@ -12,8 +12,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"strings"
+	"sync"
 )
 
 // serveWS is GET /ws: aiohttp's handshake checks, then ComfyUI's greeting.
@@ -45,18 +47,29 @@ func (c *ComfyUI) serveWS(w http.ResponseWriter, r *http.Request) {
 		comfyWrite500(w)
 		return
 	}
+	sock := &comfySocket{conn: conn, w: brw.Writer, sid: sid}
+	sock.mu.Lock() // the greeting goes first, before any routed event
 	c.st.mu.Lock()
 	if c.st.closed {
 		c.st.mu.Unlock()
+		sock.mu.Unlock()
 		_ = conn.Close()
 		return
 	}
-	c.st.sockets[conn] = struct{}{}
+	c.st.sockets[conn] = sock
+	c.st.bySID[sid] = sock // an earlier socket of this id gets no more events
 	remaining := len(c.st.pending) + len(c.st.running)
+	hint := ""
+	if sid == c.st.runSID {
+		hint = c.st.runNode
+	}
 	c.st.mu.Unlock()
 	defer func() {
 		c.st.mu.Lock()
 		delete(c.st.sockets, conn)
+		if c.st.bySID[sid] == sock {
+			delete(c.st.bySID, sid)
+		}
 		c.st.mu.Unlock()
 		_ = conn.Close()
 	}()
@@ -69,9 +82,17 @@ func (c *ComfyUI) serveWS(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		return comfyWSWrite(brw.Writer, 0x1, b)
+		return sock.write(0x1, b)
 	}
-	if send("status", comfyObject{{"status", comfyObject{{"exec_info", comfyObject{{"queue_remaining", remaining}}}}}, {"sid", sid}}) != nil {
+	greet, _ := comfyMarshalPython(comfyObject{{"type", "status"}, {"data",
+		comfyObject{{"status", comfyObject{{"exec_info", comfyObject{{"queue_remaining", remaining}}}}}, {"sid", sid}}}})
+	err = comfyWSWrite(brw.Writer, 0x1, greet)
+	if err == nil && hint != "" {
+		b, _ := comfyMarshalPython(comfyObject{{"type", "executing"}, {"data", comfyObject{{"node", hint}}}})
+		err = comfyWSWrite(brw.Writer, 0x1, b)
+	}
+	sock.mu.Unlock()
+	if err != nil {
 		return
 	}
 	first := true
@@ -84,10 +105,10 @@ func (c *ComfyUI) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		switch op {
 		case 0x8: // close: answer with 1000 and hang up
-			_ = comfyWSWrite(brw.Writer, 0x8, []byte{0x03, 0xe8})
+			_ = sock.write(0x8, []byte{0x03, 0xe8})
 			return
 		case 0x9:
-			if comfyWSWrite(brw.Writer, 0xA, payload) != nil {
+			if sock.write(0xA, payload) != nil {
 				return
 			}
 			continue
@@ -119,6 +140,21 @@ func (c *ComfyUI) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 		msg = nil
 	}
+}
+
+// comfySocket is one /ws connection; writes are serialised.
+type comfySocket struct {
+	conn net.Conn
+	sid  string
+	mu   sync.Mutex
+	w    *bufio.Writer
+}
+
+// write sends one frame.
+func (s *comfySocket) write(op byte, payload []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return comfyWSWrite(s.w, op, payload)
 }
 
 // comfyWSKeyOK is aiohttp's check: the key decodes (leniently, as Python's

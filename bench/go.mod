@@ -3,6 +3,7 @@ module github.com/selfhost-sdk/authclient/bench
 go 1.25.0
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/go-resty/resty/v2 v2.17.2
 	github.com/google/go-github/v75 v75.0.0
 	github.com/google/go-querystring v1.2.0
@@ -14,7 +15,6 @@ require (
 )
 
 require (
-	github.com/coder/websocket v1.8.15 // indirect
 	github.com/hashicorp/go-cleanhttp v0.5.2 // indirect
 	github.com/tidwall/gjson v1.20.0 // indirect
 	github.com/tidwall/match v1.1.1 // indirect

@@ -1,6 +1,22 @@
 // Package comfyui is the typed client for ComfyUI: the operations only
-// ComfyUI has (queueing prompts, the queue, the history, system stats,
-// interrupts), on top of the shared core in package authclient.
+// ComfyUI has (uploading inputs, queueing prompts, following them live on
+// the /ws WebSocket, waiting for them, downloading their outputs,
+// cancelling them; the queue, the history, system stats), on top of the
+// shared core in package authclient.
+//
+// # A whole job
+//
+//	in, err := c.UploadImage(ctx, "cat.png", file, comfyui.UploadOptions{})
+//	q, err := c.QueuePrompt(ctx, comfyui.PromptRequest{Prompt: workflow, ClientID: id})
+//	res, err := c.Wait(ctx, q.PromptID, comfyui.WithClientID(id), comfyui.OnEvent(func(ev comfyui.Event) {
+//		if ev.Type == comfyui.EventProgress {
+//			fmt.Printf("%d/%d\n", ev.Value, ev.Max)
+//		}
+//	})) // an *ExecutionError (node, exception, message) or *InterruptedError on failure
+//	info, err := c.Download(ctx, res.Outputs["9"][0], out)
+//
+// [Client.Events] is the raw typed event stream; [Client.Cancel] stops a
+// prompt.
 //
 // # Signing in
 //

@@ -1,10 +1,13 @@
 package comfyui_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log"
+	"strings"
+	"sync"
 
 	"github.com/selfhost-sdk/authclient"
 	"github.com/selfhost-sdk/authclient/authtest"
@@ -141,3 +144,63 @@ func ExampleClient_History() {
 	// not finished yet
 	// success demo_00001_.png
 }
+
+// A whole job: upload an input, queue, follow the progress, wait,
+// download the output.
+func ExampleClient_Wait() {
+	srv := authtest.NewComfyUI("s3cret", authtest.WithPrefix("/comfyui"))
+	defer srv.Close()
+	step := make(chan struct{}) // the fake's sampler runs when the example says so
+	srv.RunPrompts(authtest.ComfyJob{Steps: 2, Step: step, Image: []byte("an output image")})
+	c, err := comfyui.New(srv.URL, authclient.WithAPIKey("s3cret"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+
+	in, err := c.UploadImage(ctx, "cat.png", strings.NewReader("input bytes"), comfyui.UploadOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("uploaded as", in.Name)
+	q, err := c.QueuePrompt(ctx, comfyui.PromptRequest{Prompt: exampleJob, ClientID: "example-client"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	var once sync.Once
+	res, err := c.Wait(ctx, q.PromptID, comfyui.WithClientID("example-client"), comfyui.OnEvent(func(ev comfyui.Event) {
+		once.Do(func() { go func() { step <- struct{}{}; step <- struct{}{} }() })
+		if ev.Type == comfyui.EventProgress {
+			fmt.Printf("node %s: step %d/%d\n", ev.Node, ev.Value, ev.Max)
+		}
+	}))
+	var ee *comfyui.ExecutionError
+	if errors.As(err, &ee) {
+		log.Fatalf("node %s failed: %s", ee.NodeID, ee.Message)
+	} else if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("followed over the", res.Via)
+	var out bytes.Buffer
+	info, err := c.Download(ctx, res.Outputs["9"][0], &out)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Outputs["9"][0].Filename, info.ContentType, info.Size, "bytes")
+	// Output:
+	// uploaded as cat.png
+	// node 3: step 1/2
+	// node 3: step 2/2
+	// followed over the websocket
+	// demo_00001_.png image/png 15 bytes
+}
+
+// exampleJob samples, decodes and saves an image.
+var exampleJob = []byte(`{
+	"3": {"class_type": "KSampler", "inputs": {"seed": 1, "steps": 2, "cfg": 8, "sampler_name": "euler", "scheduler": "normal",
+		"denoise": 1, "model": ["4", 0], "positive": ["6", 0], "negative": ["6", 0], "latent_image": ["5", 0]}},
+	"4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}},
+	"5": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
+	"6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a cat", "clip": ["4", 1]}},
+	"8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+	"9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "demo"}}}`)

@@ -63,6 +63,11 @@ func (c *Client) History(ctx context.Context, promptID string) (*History, error)
 	if !ok {
 		return nil, ErrNoHistory
 	}
+	return historyOf(promptID, raw), nil
+}
+
+// historyOf decodes a history entry, tolerantly.
+func historyOf(promptID string, raw json.RawMessage) *History {
 	var d struct {
 		Outputs map[string]map[string]json.RawMessage `json:"outputs"`
 		Status  struct {
@@ -74,27 +79,37 @@ func (c *Client) History(ctx context.Context, promptID string) (*History, error)
 	h := &History{PromptID: promptID, Status: d.Status.StatusStr, Completed: d.Status.Completed,
 		Outputs: map[string][]OutputFile{}}
 	for node, out := range d.Outputs {
-		kinds := make([]string, 0, len(out))
-		for k := range out {
-			kinds = append(kinds, k)
+		if files := filesOf(out); len(files) > 0 {
+			h.Outputs[node] = files
 		}
-		sort.Strings(kinds)
-		for _, k := range kinds {
-			var files []json.RawMessage
-			if json.Unmarshal(out[k], &files) != nil {
-				continue
+	}
+	return h
+}
+
+// filesOf lists, in the order of their kind, the {filename, subfolder,
+// type} objects of a node's UI output ("images", "gifs", "audio", …).
+func filesOf(out map[string]json.RawMessage) []OutputFile {
+	kinds := make([]string, 0, len(out))
+	for k := range out {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	var files []OutputFile
+	for _, k := range kinds {
+		var list []json.RawMessage
+		if json.Unmarshal(out[k], &list) != nil {
+			continue
+		}
+		for _, f := range list {
+			var of struct {
+				Filename  string `json:"filename"`
+				Subfolder string `json:"subfolder"`
+				Type      string `json:"type"`
 			}
-			for _, f := range files {
-				var of struct {
-					Filename  string `json:"filename"`
-					Subfolder string `json:"subfolder"`
-					Type      string `json:"type"`
-				}
-				if json.Unmarshal(f, &lenient{&of}) == nil && of.Filename != "" {
-					h.Outputs[node] = append(h.Outputs[node], OutputFile(of))
-				}
+			if json.Unmarshal(f, &lenient{&of}) == nil && of.Filename != "" {
+				files = append(files, OutputFile(of))
 			}
 		}
 	}
-	return h, nil
+	return files
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -24,6 +25,11 @@ func (n *number) UnmarshalJSON(b []byte) error {
 // intOf reads a JSON number (or numeric string) as an integer, truncating
 // fractions; ok is false for anything else.
 func intOf(b []byte) (v int64, ok bool) {
+	if len(b) > 0 && len(b) < 19 && (b[0] >= '0' && b[0] <= '9' || b[0] == '-') {
+		if i, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+			return i, true
+		}
+	}
 	var num json.Number
 	if json.Unmarshal(b, &num) != nil || num == "" {
 		return 0, false
@@ -60,6 +66,13 @@ func isObject(raw json.RawMessage) bool {
 // oneLine folds server text to one printable line: valid UTF-8, control
 // characters and runs of space folded to one space.
 func oneLine(s string) string {
+	clean := true
+	for i := 0; i < len(s) && clean; i++ {
+		clean = s[i] > 0x20 && s[i] < 0x7f
+	}
+	if clean {
+		return s // printable ASCII without spaces: nothing to fold
+	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	var b strings.Builder
 	space := false
