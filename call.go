@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -168,20 +169,19 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Reque
 		u = c.baseURL + cl.path
 	}
 	var body any
-	building := false
 	if cl.body != nil {
 		body = cl.body
 	} else if cl.rbody != nil {
 		ctx = context.WithValue(ctx, keyBody, cl.rbody)
-		building = true
-		body = cl.rbody.readerFunc(&building)
+		cl.rbody.building = true
+		body = cl.rbody.readerFunc()
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, cl.method, u, body)
 	if err != nil {
 		return nil, &ConfigError{Setting: "request", Problem: "cannot build " + cl.method + " " + redactString(u), Err: err}
 	}
-	if building {
-		building = false                    // from now on each call of the ReaderFunc is an attempt
+	if cl.rbody != nil && cl.rbody.building {
+		cl.rbody.building = false           // from now on each call of the ReaderFunc is an attempt
 		req.ContentLength = cl.rbody.length // -1, unknown: sent chunked, without net/http's probe read
 		if req.ContentLength == 0 {
 			req.ContentLength = -1 // 0 with a body would make net/http probe it by reading
@@ -342,7 +342,26 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts 
 	} else {
 		cl.out = out
 	}
-	return c.send(ctx, cl)
+	err = c.send(ctx, cl)
+	releaseCall(cl)
+	return err
+}
+
+// callPool recycles the calls of [Client.Do], which nothing keeps once
+// it returns: the answer's body is closed and the error holds none of it.
+var callPool = sync.Pool{New: func() any { return new(call) }}
+
+// pooledCall is newCall for a call that is given back with releaseCall.
+func pooledCall(method, path string) *call {
+	cl := callPool.Get().(*call)
+	cl.method, cl.path, cl.retry = method, path, idempotent(method)
+	return cl
+}
+
+// releaseCall clears cl and gives it back to the pool.
+func releaseCall(cl *call) {
+	*cl = call{}
+	callPool.Put(cl)
 }
 
 // prepare builds the call of [Client.Do] and [Client.Stream].
@@ -354,7 +373,7 @@ func (c *Client) prepare(method, path string, in any, opts []CallOption) (*call,
 	if err != nil {
 		return nil, err
 	}
-	cl := newCall(strings.ToUpper(method), p)
+	cl := pooledCall(strings.ToUpper(method), p)
 	if rawQuery != "" {
 		q, err := url.ParseQuery(rawQuery)
 		if err != nil {
