@@ -236,23 +236,22 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		cl.resp = resp
 		return nil
 	}
-	if err := c.checkResponse(resp, req.Request); err != nil {
-		var e *Error
-		if cl.onError != nil && errors.As(err, &e) {
+	if e := c.checkResponse(resp, req.Request); e != nil {
+		if cl.onError != nil {
 			cl.onError(e)
 		}
-		if cl.errorCode != nil && errors.As(err, &e) {
+		if cl.errorCode != nil {
 			if code := c.secrets.serverText(cl.errorCode(e.StatusCode, e.Body)); code != "" {
 				e.Code = truncate(code, maxMessage)
 			}
 		}
-		if cl.errorHint != nil && errors.As(err, &e) {
+		if cl.errorHint != nil {
 			// Masked before it is cleaned, as the server's own text is.
 			if h := c.secrets.serverText(cl.errorHint(e.Body)); h != "" {
 				e.Hint = truncate(h, maxMessage)
 			}
 		}
-		return err
+		return e
 	}
 	if cl.onResponse != nil {
 		if err := cl.onResponse(resp); err != nil {

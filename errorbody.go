@@ -186,8 +186,8 @@ func htmlText(body []byte) string {
 // control characters, runs of space folded. It does not bound the length:
 // callers truncate, after masking secrets.
 func cleanText(s string) string {
-	if s == "" {
-		return ""
+	if s == "" || isCleanText(s) {
+		return s
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	var b strings.Builder
@@ -204,6 +204,54 @@ func cleanText(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// isCleanText reports whether cleanText would return s as it is: valid
+// UTF-8 with no control characters, no C1 controls and no white space
+// other than single spaces between words. Most server text is, and is then
+// returned without being rebuilt.
+func isCleanText(s string) bool {
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	prevSpace := false
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		switch {
+		case b >= utf8.RuneSelf:
+			return cleanNonASCII(s[i:], prevSpace)
+		case b < 0x20 || b == 0x7f:
+			return false
+		case b == ' ':
+			if prevSpace {
+				return false
+			}
+			prevSpace = true
+		default:
+			prevSpace = false
+		}
+	}
+	return true
+}
+
+// cleanNonASCII is isCleanText from the first non-ASCII byte of s on.
+func cleanNonASCII(s string, prevSpace bool) bool {
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			return false // invalid UTF-8 (or a U+FFFD, which is fine but rare: rebuild)
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return false
+		case r == ' ':
+			if prevSpace {
+				return false
+			}
+			prevSpace = true
+		default:
+			prevSpace = false
+		}
+	}
+	return true
 }
 
 func truncate(s string, n int) string {
