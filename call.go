@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 
@@ -29,16 +30,19 @@ type call struct {
 	method string
 	path   string // relative to the base URL, escaped, no leading slash
 	query  url.Values
-	body   []byte
-	rbody  *reqBody // a streamed body (io.Reader, BodyFunc, *Form); body is then nil
-	ctype  string
-	header http.Header // extra headers for this call
-	out    any
-	w      io.Writer // receives the raw 2xx body instead of out (see stream.go)
-	meta   *Meta     // filled from every answer (ResponseMeta)
-	keep   bool      // Stream: hand the live response over in resp
-	resp   *http.Response
-	answer *http.Response // the last answer, for an error found in it after send returns (see newError)
+	// queryShared: query is the caller's url.Values (Query), read only;
+	// ownQuery copies it before the call adds to it.
+	queryShared bool
+	body        []byte
+	rbody       *reqBody // a streamed body (io.Reader, BodyFunc, *Form); body is then nil
+	ctype       string
+	header      http.Header // extra headers for this call
+	out         any
+	w           io.Writer // receives the raw 2xx body instead of out (see stream.go)
+	meta        *Meta     // filled from every answer (ResponseMeta)
+	keep        bool      // Stream: hand the live response over in resp
+	resp        *http.Response
+	answer      *http.Response // the last answer, for an error found in it after send returns (see newError)
 
 	auth       Authenticator // overrides the client's; with noAuth unused
 	noAuth     bool
@@ -96,6 +100,21 @@ func (cl *call) jsonBody(v any) error {
 	}
 	cl.ctype = "application/json"
 	return nil
+}
+
+// ownQuery makes cl.query the call's own, to add to: made if there is
+// none (room for n more keys), copied if it is the caller's.
+func (cl *call) ownQuery(n int) {
+	switch {
+	case cl.query == nil:
+		cl.query = make(url.Values, n)
+	case cl.queryShared:
+		q := make(url.Values, len(cl.query)+n)
+		for k, vs := range cl.query {
+			q[k] = slices.Clone(vs)
+		}
+		cl.query, cl.queryShared = q, false
+	}
 }
 
 func (cl *call) setHeader(name, value string) {
@@ -162,12 +181,7 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Reque
 	if cl.noRedirect {
 		ctx = context.WithValue(ctx, keyNoRedirect, true)
 	}
-	var u string
-	if len(cl.query) > 0 {
-		u = c.baseURL + cl.path + "?" + cl.query.Encode() // one concatenation, one allocation
-	} else {
-		u = c.baseURL + cl.path
-	}
+	u := requestURL(c.baseURL, cl.path, cl.query)
 	var body any
 	if cl.body != nil {
 		body = cl.body

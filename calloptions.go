@@ -104,12 +104,13 @@ func Query(v any) CallOption {
 			}
 		}
 		if cl.query == nil {
-			if _, caller := v.(url.Values); !caller {
-				cl.query = vals // ours alone: use it as it is
-				return nil
-			}
-			cl.query = make(url.Values, len(vals))
+			// Used as it is: ours alone, or the caller's, which the call
+			// only reads (ownQuery copies it before anything is added).
+			_, cl.queryShared = v.(url.Values)
+			cl.query = vals
+			return nil
 		}
+		cl.ownQuery(len(vals))
 		for k, vs := range vals {
 			cl.query[k] = append(cl.query[k], vs...)
 		}
