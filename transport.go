@@ -142,6 +142,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		cancel(nil)
 		return nil, errAttemptTimeout
 	}
+	if req.Context().Done() == nil {
+		// The attempt's context is registered with no parent (one that is
+		// never done has no children) and its timer is stopped: there is
+		// nothing for closing the body to release, so it is not wrapped.
+		return resp, nil
+	}
 	resp.Body = cancelOnCloseOf(resp.Body, cancel)
 	return resp, nil
 }
