@@ -87,7 +87,9 @@ type CallOption func(*call) error
 
 // Query adds query parameters to a call. v is a struct encoded with
 // go-querystring (`url:"name,omitempty"` tags; see
-// https://pkg.go.dev/github.com/google/go-querystring/query) or a url.Values.
+// https://pkg.go.dev/github.com/google/go-querystring/query) or a url.Values,
+// which is used as it is, without a copy: the call reads it and never
+// modifies it.
 func Query(v any) CallOption {
 	return func(cl *call) error {
 		var vals url.Values
