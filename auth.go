@@ -101,6 +101,7 @@ type keyAuth struct {
 
 	once sync.Once
 	hdr  []string // the header value, built once; capped so appends copy
+	name string   // the header's canonical name, built once
 }
 
 func (a *keyAuth) validate() error {
@@ -132,10 +133,11 @@ func (a *keyAuth) Authenticate(req *http.Request) error {
 		}
 		a.hdr = []string{v}
 		a.hdr = a.hdr[:1:1]
+		a.name = http.CanonicalHeaderKey(a.p.name)
 	})
 	switch a.p.kind {
 	case placeHeader:
-		req.Header[http.CanonicalHeaderKey(a.p.name)] = a.hdr
+		req.Header[a.name] = a.hdr
 	case placeBearer:
 		req.Header["Authorization"] = a.hdr
 	case placeQuery:

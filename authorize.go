@@ -77,10 +77,10 @@ func (e *authFailure) Unwrap() error { return e.err }
 // server's table may know more (Audiobookshelf decodes its tokens).
 func (c *Client) diagnose(err error, auth Authenticator, req *http.Request) {
 	if err == nil {
-		return // before e is declared: errors.As makes it escape, an allocation per call
+		return
 	}
-	var e *Error
-	if !errors.As(err, &e) || !errors.Is(e, ErrUnauthorized) {
+	e := errorOf(err)
+	if e == nil || !errors.Is(e, ErrUnauthorized) {
 		return
 	}
 	if e.Credential == "" {

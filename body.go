@@ -39,6 +39,7 @@ type reqBody struct {
 	length      int64 // -1 when unknown
 	contentType string
 	form        bool // a *Form: its content type is fixed
+	building    bool // newRequest is building the request: the ReaderFunc hands out a stand-in
 
 	mu       sync.Mutex
 	attempts int
@@ -159,9 +160,9 @@ func (rb *reqBody) next() (io.ReadCloser, error) {
 // learn the length; that call gets a stand-in that is never read, so that
 // a one-shot reader is not spent and a BodyFunc not opened for nothing
 // (newRequest sets the length itself).
-func (rb *reqBody) readerFunc(building *bool) retryablehttp.ReaderFunc {
+func (rb *reqBody) readerFunc() retryablehttp.ReaderFunc {
 	return func() (io.Reader, error) {
-		if *building {
+		if rb.building {
 			return http.NoBody, nil
 		}
 		return rb.next()

@@ -8,7 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-retryablehttp"
 )
@@ -28,16 +30,19 @@ type call struct {
 	method string
 	path   string // relative to the base URL, escaped, no leading slash
 	query  url.Values
-	body   []byte
-	rbody  *reqBody // a streamed body (io.Reader, BodyFunc, *Form); body is then nil
-	ctype  string
-	header http.Header // extra headers for this call
-	out    any
-	w      io.Writer // receives the raw 2xx body instead of out (see stream.go)
-	meta   *Meta     // filled from every answer (ResponseMeta)
-	keep   bool      // Stream: hand the live response over in resp
-	resp   *http.Response
-	answer *http.Response // the last answer, for an error found in it after send returns (see newError)
+	// queryShared: query is the caller's url.Values (Query), read only;
+	// ownQuery copies it before the call adds to it.
+	queryShared bool
+	body        []byte
+	rbody       *reqBody // a streamed body (io.Reader, BodyFunc, *Form); body is then nil
+	ctype       string
+	header      http.Header // extra headers for this call
+	out         any
+	w           io.Writer // receives the raw 2xx body instead of out (see stream.go)
+	meta        *Meta     // filled from every answer (ResponseMeta)
+	keep        bool      // Stream: hand the live response over in resp
+	resp        *http.Response
+	answer      *http.Response // the last answer, for an error found in it after send returns (see newError)
 
 	auth       Authenticator // overrides the client's; with noAuth unused
 	noAuth     bool
@@ -95,6 +100,21 @@ func (cl *call) jsonBody(v any) error {
 	}
 	cl.ctype = "application/json"
 	return nil
+}
+
+// ownQuery makes cl.query the call's own, to add to: made if there is
+// none (room for n more keys), copied if it is the caller's.
+func (cl *call) ownQuery(n int) {
+	switch {
+	case cl.query == nil:
+		cl.query = make(url.Values, n)
+	case cl.queryShared:
+		q := make(url.Values, len(cl.query)+n)
+		for k, vs := range cl.query {
+			q[k] = slices.Clone(vs)
+		}
+		cl.query, cl.queryShared = q, false
+	}
 }
 
 func (cl *call) setHeader(name, value string) {
@@ -161,27 +181,21 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Reque
 	if cl.noRedirect {
 		ctx = context.WithValue(ctx, keyNoRedirect, true)
 	}
-	var u string
-	if len(cl.query) > 0 {
-		u = c.baseURL + cl.path + "?" + cl.query.Encode() // one concatenation, one allocation
-	} else {
-		u = c.baseURL + cl.path
-	}
+	u := requestURL(c.baseURL, cl.path, cl.query)
 	var body any
-	building := false
 	if cl.body != nil {
 		body = cl.body
 	} else if cl.rbody != nil {
 		ctx = context.WithValue(ctx, keyBody, cl.rbody)
-		building = true
-		body = cl.rbody.readerFunc(&building)
+		cl.rbody.building = true
+		body = cl.rbody.readerFunc()
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, cl.method, u, body)
 	if err != nil {
 		return nil, &ConfigError{Setting: "request", Problem: "cannot build " + cl.method + " " + redactString(u), Err: err}
 	}
-	if building {
-		building = false                    // from now on each call of the ReaderFunc is an attempt
+	if cl.rbody != nil && cl.rbody.building {
+		cl.rbody.building = false           // from now on each call of the ReaderFunc is an attempt
 		req.ContentLength = cl.rbody.length // -1, unknown: sent chunked, without net/http's probe read
 		if req.ContentLength == 0 {
 			req.ContentLength = -1 // 0 with a body would make net/http probe it by reading
@@ -236,23 +250,22 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		cl.resp = resp
 		return nil
 	}
-	if err := c.checkResponse(resp, req.Request); err != nil {
-		var e *Error
-		if cl.onError != nil && errors.As(err, &e) {
+	if e := c.checkResponse(resp, req.Request); e != nil {
+		if cl.onError != nil {
 			cl.onError(e)
 		}
-		if cl.errorCode != nil && errors.As(err, &e) {
+		if cl.errorCode != nil {
 			if code := c.secrets.serverText(cl.errorCode(e.StatusCode, e.Body)); code != "" {
 				e.Code = truncate(code, maxMessage)
 			}
 		}
-		if cl.errorHint != nil && errors.As(err, &e) {
+		if cl.errorHint != nil {
 			// Masked before it is cleaned, as the server's own text is.
 			if h := c.secrets.serverText(cl.errorHint(e.Body)); h != "" {
 				e.Hint = truncate(h, maxMessage)
 			}
 		}
-		return err
+		return e
 	}
 	if cl.onResponse != nil {
 		if err := cl.onResponse(resp); err != nil {
@@ -342,7 +355,26 @@ func (c *Client) Do(ctx context.Context, method, path string, in, out any, opts 
 	} else {
 		cl.out = out
 	}
-	return c.send(ctx, cl)
+	err = c.send(ctx, cl)
+	releaseCall(cl)
+	return err
+}
+
+// callPool recycles the calls of [Client.Do], which nothing keeps once
+// it returns: the answer's body is closed and the error holds none of it.
+var callPool = sync.Pool{New: func() any { return new(call) }}
+
+// pooledCall is newCall for a call that is given back with releaseCall.
+func pooledCall(method, path string) *call {
+	cl := callPool.Get().(*call)
+	cl.method, cl.path, cl.retry = method, path, idempotent(method)
+	return cl
+}
+
+// releaseCall clears cl and gives it back to the pool.
+func releaseCall(cl *call) {
+	*cl = call{}
+	callPool.Put(cl)
 }
 
 // prepare builds the call of [Client.Do] and [Client.Stream].
@@ -354,7 +386,7 @@ func (c *Client) prepare(method, path string, in any, opts []CallOption) (*call,
 	if err != nil {
 		return nil, err
 	}
-	cl := newCall(strings.ToUpper(method), p)
+	cl := pooledCall(strings.ToUpper(method), p)
 	if rawQuery != "" {
 		q, err := url.ParseQuery(rawQuery)
 		if err != nil {

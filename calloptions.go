@@ -87,7 +87,9 @@ type CallOption func(*call) error
 
 // Query adds query parameters to a call. v is a struct encoded with
 // go-querystring (`url:"name,omitempty"` tags; see
-// https://pkg.go.dev/github.com/google/go-querystring/query) or a url.Values.
+// https://pkg.go.dev/github.com/google/go-querystring/query) or a url.Values,
+// which is used as it is, without a copy: the call reads it and never
+// modifies it.
 func Query(v any) CallOption {
 	return func(cl *call) error {
 		var vals url.Values
@@ -104,12 +106,13 @@ func Query(v any) CallOption {
 			}
 		}
 		if cl.query == nil {
-			if _, caller := v.(url.Values); !caller {
-				cl.query = vals // ours alone: use it as it is
-				return nil
-			}
-			cl.query = make(url.Values, len(vals))
+			// Used as it is: ours alone, or the caller's, which the call
+			// only reads (ownQuery copies it before anything is added).
+			_, cl.queryShared = v.(url.Values)
+			cl.query = vals
+			return nil
 		}
+		cl.ownQuery(len(vals))
 		for k, vs := range vals {
 			cl.query[k] = append(cl.query[k], vs...)
 		}

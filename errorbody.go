@@ -3,21 +3,86 @@ package authclient
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
 )
 
-// errorBody is the union of the error shapes the four servers use.
+// errorBody is the union of the error shapes the four servers use. It is
+// decoded in one pass: the fields that take several shapes decode
+// themselves in place, without a copy of their raw JSON to decode again.
 type errorBody struct {
-	Status     json.RawMessage `json:"status"` // Spring Boot's shape has it; its "error" is then only the reason phrase
-	Message    *string         `json:"message"`
-	Error      json.RawMessage `json:"error"`
+	Status     present         `json:"status"` // Spring Boot's shape has it; its "error" is then only the reason phrase
+	Message    messageField    `json:"message"`
+	Error      errorField      `json:"error"`
 	Detail     json.RawMessage `json:"detail"`
 	Violations []struct {
 		FieldName string `json:"fieldName"`
 		Message   string `json:"message"`
 	} `json:"violations"`
+}
+
+// present records that a field is there, whatever its value (null too).
+type present bool
+
+func (p *present) UnmarshalJSON([]byte) error { *p = true; return nil }
+
+// messageField is a string field that may be null or absent (set false),
+// and must be a string when it is there: anything else fails the decoding,
+// as it would for a *string.
+type messageField struct {
+	set  bool
+	text string
+}
+
+var errNotString = errors.New("not a JSON string")
+
+func (m *messageField) UnmarshalJSON(data []byte) error {
+	*m = messageField{}
+	switch data[0] {
+	case 'n':
+		return nil
+	case '"':
+		m.set = true
+		return jsonString(data, &m.text)
+	}
+	return errNotString
+}
+
+// errorField is the "error" field: a string (its text), an object
+// {"type", "message"} (its code and text), or anything else (nothing).
+type errorField struct {
+	text, code string
+}
+
+func (f *errorField) UnmarshalJSON(data []byte) error {
+	*f = errorField{}
+	switch data[0] {
+	case '"':
+		_ = jsonString(data, &f.text)
+	case '{':
+		var obj struct {
+			Type    string `json:"type"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(data, &obj) == nil {
+			f.code, f.text = obj.Type, obj.Message
+		}
+	}
+	return nil
+}
+
+// jsonString decodes data, a valid JSON string, into s: by a plain copy
+// when it has no escapes and is valid UTF-8 (the usual case), else with
+// encoding/json, which also replaces invalid UTF-8 as it does everywhere.
+func jsonString(data []byte, s *string) error {
+	inner := data[1 : len(data)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		*s = string(inner)
+		return nil
+	}
+	return json.Unmarshal(data, s)
 }
 
 // rawErrorBody extracts the server's message and code from an error body of
@@ -81,25 +146,12 @@ func fromErrorBody(eb *errorBody) (message, code string) {
 		}
 		return strings.Join(parts, "; "), ""
 	}
-	var errText string
-	if len(eb.Error) > 0 {
-		var s string
-		var obj struct {
-			Type    string `json:"type"`
-			Message string `json:"message"`
-		}
-		switch {
-		case json.Unmarshal(eb.Error, &s) == nil:
-			errText = s
-		case json.Unmarshal(eb.Error, &obj) == nil:
-			code = obj.Type
-			errText = obj.Message
-		}
-	}
+	errText := eb.Error.text
+	code = eb.Error.code
 	switch {
-	case eb.Message != nil && *eb.Message != "":
-		message = *eb.Message
-		if code == "" && errText != "" && errText != message && len(eb.Status) == 0 {
+	case eb.Message.set && eb.Message.text != "":
+		message = eb.Message.text
+		if code == "" && errText != "" && errText != message && !bool(eb.Status) {
 			// ComfyUI's 401: {"error": "Unauthorized", "message": "Invalid or missing API key…"}.
 			code = errText
 		}
@@ -186,8 +238,8 @@ func htmlText(body []byte) string {
 // control characters, runs of space folded. It does not bound the length:
 // callers truncate, after masking secrets.
 func cleanText(s string) string {
-	if s == "" {
-		return ""
+	if s == "" || isCleanText(s) {
+		return s
 	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	var b strings.Builder
@@ -204,6 +256,54 @@ func cleanText(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// isCleanText reports whether cleanText would return s as it is: valid
+// UTF-8 with no control characters, no C1 controls and no white space
+// other than single spaces between words. Most server text is, and is then
+// returned without being rebuilt.
+func isCleanText(s string) bool {
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	prevSpace := false
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		switch {
+		case b >= utf8.RuneSelf:
+			return cleanNonASCII(s[i:], prevSpace)
+		case b < 0x20 || b == 0x7f:
+			return false
+		case b == ' ':
+			if prevSpace {
+				return false
+			}
+			prevSpace = true
+		default:
+			prevSpace = false
+		}
+	}
+	return true
+}
+
+// cleanNonASCII is isCleanText from the first non-ASCII byte of s on.
+func cleanNonASCII(s string, prevSpace bool) bool {
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], "\uFFFD"):
+			return false // invalid UTF-8 (or a U+FFFD, which is fine but rare: rebuild)
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return false
+		case r == ' ':
+			if prevSpace {
+				return false
+			}
+			prevSpace = true
+		default:
+			prevSpace = false
+		}
+	}
+	return true
 }
 
 func truncate(s string, n int) string {

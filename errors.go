@@ -228,6 +228,23 @@ func (c *Client) newError(resp *http.Response, req *http.Request, kind error, ms
 	}
 }
 
+// errorOf is errors.As for an *Error, without its cost when err is one
+// itself (the target of errors.As escapes: an allocation per call).
+func errorOf(err error) *Error {
+	if e, ok := err.(*Error); ok {
+		return e
+	}
+	return wrappedErrorOf(err)
+}
+
+func wrappedErrorOf(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return nil
+}
+
 // localError is the one constructor of an [*Error] the client decides on
 // without an answer to report (it has logged out, a key id is not in the
 // list, …): StatusCode is 0, never a status the server did not send.

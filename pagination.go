@@ -9,7 +9,6 @@ import (
 	"hash/maphash"
 	"iter"
 	"net/http"
-	"net/url"
 	"strconv"
 )
 
@@ -240,9 +239,7 @@ func (p *pager[T]) option(cl *call) error {
 	if cl.page.maxPages > 0 {
 		p.maxPages = cl.page.maxPages
 	}
-	if cl.query == nil {
-		cl.query = make(url.Values, 2)
-	}
+	cl.ownQuery(2)
 	cl.query[s.pageParam] = []string{strconv.Itoa(p.index)}
 	cl.query[s.sizeParam] = []string{strconv.Itoa(p.size)}
 	return nil

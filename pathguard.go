@@ -177,8 +177,13 @@ func cleanPath(path string) (p, rawQuery string, err error) {
 	if _, ok := underBase("", path); !ok {
 		return "", "", fmt.Errorf("%w: path must not contain \".\" or \"..\" segments, in any encoding, nor encoded control characters", ErrInvalidPath)
 	}
-	if _, perr := url.Parse(path); perr != nil {
-		return "", "", fmt.Errorf("%w: not a valid URL path", ErrInvalidPath)
+	// What url.Parse still refuses once the checks above passed is a colon
+	// in the first segment ("1a:b", ":x"): only then is it asked, so that
+	// an ordinary path is not parsed just to be validated.
+	if first, _, _ := strings.Cut(path, "/"); strings.IndexByte(first, ':') >= 0 {
+		if _, perr := url.Parse(path); perr != nil {
+			return "", "", fmt.Errorf("%w: not a valid URL path", ErrInvalidPath)
+		}
 	}
 	return path, rawQuery, nil
 }

@@ -1,6 +1,7 @@
 package authclient
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -24,12 +25,12 @@ func expectJSON(resp *http.Response) error {
 // most 64 KiB of the body. The category comes from the server's status table;
 // a redirect to the server's sign-in page is ErrUnauthorized, one to its
 // error page ErrUnavailable, any other unfollowed redirect ErrRedirect.
-func (c *Client) checkResponse(resp *http.Response, req *http.Request) error {
+func (c *Client) checkResponse(resp *http.Response, req *http.Request) *Error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
 	e := c.newError(resp, req, c.spec.kind(resp.StatusCode), "")
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	body := readErrorBody(resp.Body)
 	e.Body = body
 	msg, code := rawErrorBody(resp.Header.Get("Content-Type"), body)
 	e.Message, e.Code = c.secrets.serverText(msg), c.secrets.serverText(code)
@@ -40,6 +41,32 @@ func (c *Client) checkResponse(resp *http.Response, req *http.Request) error {
 		c.classifyRedirect(e, resp, req)
 	}
 	return e
+}
+
+// readErrorBody reads an error answer's body, up to maxErrorBody bytes,
+// into a pooled buffer and returns a copy of exactly its size: one
+// allocation, where io.ReadAll of an io.LimitReader makes two or more. A
+// read error ends the body where it broke off.
+func readErrorBody(r io.Reader) []byte {
+	bp := drainBufs.Get().(*[]byte)
+	defer drainBufs.Put(bp)
+	buf := (*bp)[:0]
+	for len(buf) < maxErrorBody {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)] // grow the pooled buffer
+		}
+		room := min(cap(buf), maxErrorBody)
+		n, err := r.Read(buf[len(buf):room])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			break
+		}
+	}
+	*bp = buf[:cap(buf)] // drainClose reads into the whole slice
+	if len(buf) == 0 {
+		return []byte{}
+	}
+	return bytes.Clone(buf)
 }
 
 // drainClose reads what is left of a body, up to a limit, so the

@@ -331,6 +331,9 @@ func (s *secretSet) scrub(text string) string {
 		if len(text) > maxScrubText {
 			break
 		}
+		if decoderStable(text) {
+			break // reveal would find nothing: no decoder changes text
+		}
 		dec, ok := s.reveal(text)
 		if !ok {
 			break
@@ -441,6 +444,23 @@ func (s *secretSet) reveal(text string) (string, bool) {
 		views = next
 	}
 	return "", false
+}
+
+// decoderStable reports, cheaply, that every one of decoders returns text
+// unchanged, so that [secretSet.reveal] has nothing to look at: printable
+// ASCII without the bytes a decoder acts on ('&', '\\', '%', '+') and
+// without a double space. Anything else (non-ASCII included) goes through
+// reveal.
+func decoderStable(text string) bool {
+	prev := byte(0)
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c < 0x20 || c >= 0x7f || c == '&' || c == '\\' || c == '%' || c == '+' || c == ' ' && prev == ' ' {
+			return false
+		}
+		prev = c
+	}
+	return true
 }
 
 // decoders undo the transformations an echo may apply to a credential.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -110,20 +111,24 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return sentWith(resp, err, req)
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
-	expire := func() { cancel(errAttemptTimeout) }
-	var timer *time.Timer
-	var stop func() bool
-	if t.afterFunc != nil {
-		stop = t.afterFunc(t.timeout, expire)
-	} else {
-		timer = time.AfterFunc(t.timeout, expire)
-	}
-	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	var resp *http.Response
+	var err error
 	var fired bool
-	if timer != nil {
-		fired = !timer.Stop()
-	} else {
+	if t.afterFunc != nil {
+		stop := t.afterFunc(t.timeout, func() { cancel(errAttemptTimeout) })
+		resp, err = t.base.RoundTrip(req.WithContext(ctx))
 		fired = !stop()
+	} else {
+		at := attemptTimers.Get().(*attemptTimer)
+		at.cancel = cancel
+		at.t.Reset(t.timeout)
+		resp, err = t.base.RoundTrip(req.WithContext(ctx))
+		if at.t.Stop() {
+			at.cancel = nil
+			attemptTimers.Put(at)
+		} else {
+			fired = true // at is left to its function, which runs or ran: never reused
+		}
 	}
 	if resp, err = sentWith(resp, err, req); err != nil {
 		cancel(nil)
@@ -137,9 +142,34 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		cancel(nil)
 		return nil, errAttemptTimeout
 	}
+	if req.Context().Done() == nil {
+		// The attempt's context is registered with no parent (one that is
+		// never done has no children) and its timer is stopped: there is
+		// nothing for closing the body to release, so it is not wrapped.
+		return resp, nil
+	}
 	resp.Body = cancelOnCloseOf(resp.Body, cancel)
 	return resp, nil
 }
+
+// attemptTimer is a per-attempt timer that outlives its attempt: a timer
+// stopped before it fired (the attempt got its headers in time) goes back
+// to attemptTimers and is re-armed with Reset by a later attempt, so an
+// attempt allocates neither a timer nor the function it runs. One that
+// fired is never reused: its function may still be running.
+type attemptTimer struct {
+	t      *time.Timer
+	cancel context.CancelCauseFunc // the armed attempt's; set before Reset
+}
+
+func (a *attemptTimer) expire() { a.cancel(errAttemptTimeout) }
+
+var attemptTimers = sync.Pool{New: func() any {
+	a := new(attemptTimer)
+	a.t = time.AfterFunc(time.Hour, a.expire)
+	a.t.Stop()
+	return a
+}}
 
 // sentWith completes what a base transport returned: the response's
 // Request is req, the request that was sent, and its Body is never nil.
