@@ -42,6 +42,7 @@ func run(ctx context.Context) error {
 		fake.AddLibrary("Audiobooks")
 		fake.AddLibrary("Podcasts")
 		fmt.Printf("AUDIOBOOKSHELF_URL is not set: using a built-in fake Audiobookshelf at %s\n", fake.URL)
+		fmt.Println("  (for a real server: AUDIOBOOKSHELF_URL=https://host/ AUDIOBOOKSHELF_API_KEY_FILE=key.txt go run ./examples/audiobookshelf)")
 		for _, v := range []string{"AUDIOBOOKSHELF_API_KEY", "AUDIOBOOKSHELF_API_KEY_FILE", "AUDIOBOOKSHELF_PASSWORD_FILE"} {
 			os.Unsetenv(v) // only the fake's credentials
 		}

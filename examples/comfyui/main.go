@@ -80,6 +80,7 @@ func run(ctx context.Context) error {
 		}
 		workflow, input, inputName = []byte(fakeWorkflow), bytes.NewReader(fakeInput), "input.png"
 		fmt.Printf("COMFYUI_URL is not set: using a built-in fake ComfyUI at %s\n", fake.URL)
+		fmt.Println("  (for a real server: COMFYUI_URL=http://host:8188/ COMFYUI_API_KEY_FILE=key.txt COMFYUI_WORKFLOW=workflow_api.json go run ./examples/comfyui)")
 		// Configure it exactly as a real deployment would be: through the
 		// environment of this process.
 		for _, v := range []string{"COMFYUI_API_KEY_FILE", "COMFYUI_USERNAME", "COMFYUI_PASSWORD", "COMFYUI_PASSWORD_FILE"} {

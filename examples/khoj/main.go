@@ -41,6 +41,7 @@ func run(ctx context.Context) error {
 		token := fake.AddToken("demo@example.org", "demo")
 		fake.AddToken("demo@example.org", "backup script")
 		fmt.Printf("KHOJ_URL is not set: using a built-in fake Khoj at %s with user demo@example.org\n", fake.URL)
+		fmt.Println("  (for a real server: KHOJ_URL=https://host/ KHOJ_API_KEY_FILE=token.txt go run ./examples/khoj)")
 		// Configure it exactly as a real deployment would be: through the
 		// environment of this process.
 		for _, v := range []string{"KHOJ_API_KEY_FILE", "KHOJ_USERNAME", "KHOJ_PASSWORD", "KHOJ_PASSWORD_FILE"} {

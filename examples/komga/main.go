@@ -43,6 +43,7 @@ func run(ctx context.Context) error {
 		key := fake.AddAPIKey("demo@example.org", "demo key")
 		fake.AddOAuthProvider("Google", "google")
 		fmt.Printf("KOMGA_URL is not set: using a built-in fake Komga at %s\n", fake.URL)
+		fmt.Println("  (for a real server: KOMGA_URL=https://host/komga/ KOMGA_API_KEY_FILE=key.txt go run ./examples/komga)")
 		// Configure it exactly as a real deployment would be: through the
 		// environment of this process.
 		for _, v := range []string{"KOMGA_API_KEY_FILE", "KOMGA_USERNAME", "KOMGA_PASSWORD", "KOMGA_PASSWORD_FILE"} {
