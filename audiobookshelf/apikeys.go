@@ -10,7 +10,7 @@ import (
 	"github.com/selfhost-sdk/authclient"
 )
 
-// SetAPIKeyActive activates or deactivates an API key (PATCH
+// SetAPIKeyActive activates or deactivates an Audiobookshelf API key (PATCH
 // /api/api-keys/:id, admins only; retried like a GET: setting a flag is
 // idempotent) and returns its new state. Audiobookshelf creates keys
 // inactive unless asked otherwise; the core's CreateAPIKey creates them

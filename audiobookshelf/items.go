@@ -64,7 +64,7 @@ func (j *libraryItemJSON) item() LibraryItem {
 	return it
 }
 
-// LibraryItems ranges over the items of the library with id libraryID
+// LibraryItems ranges over the items of the Audiobookshelf library with id libraryID
 // (GET /api/libraries/:id/items), a page at a time on top of the core's
 // authclient.Paginate: pages are fetched lazily (breaking out of the loop
 // fetches nothing more), 100 items a page unless opts hold

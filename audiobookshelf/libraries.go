@@ -17,7 +17,7 @@ type Library struct {
 	Folders []string
 }
 
-// ListLibraries lists the libraries the account can see (GET
+// ListLibraries lists the Audiobookshelf libraries the account can see (GET
 // /api/libraries, the call Audiobookshelf's own API-key documentation
 // uses). Errors are the core's (a rejected credential matches
 // authclient.ErrUnauthorized; a 503 is retried, then matches

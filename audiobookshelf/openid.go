@@ -79,7 +79,7 @@ func pageOf(raw string) string {
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
 }
 
-// StartOpenIDLogin starts an OpenID Connect sign-in with PKCE: it makes a
+// StartOpenIDLogin starts an Audiobookshelf OpenID Connect sign-in with PKCE: it makes a
 // code verifier and its S256 challenge and a state, asks the server to
 // start its mobile flow for redirectURI (GET /auth/openid; it must be in
 // the server's allowed mobile redirect URIs, "audiobookshelf://oauth" by
@@ -156,7 +156,7 @@ func (c *Client) StartOpenIDLogin(ctx context.Context, redirectURI string) (*Ope
 	return l, nil
 }
 
-// FinishOpenIDLogin completes a sign-in started with
+// FinishOpenIDLogin completes an Audiobookshelf sign-in started with
 // [Client.StartOpenIDLogin] on this client: callbackURL is the URL the
 // browser was sent to (RedirectURI with code and state). It checks the
 // state, exchanges the code with the PKCE verifier at

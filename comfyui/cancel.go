@@ -7,7 +7,7 @@ import (
 	"github.com/selfhost-sdk/authclient"
 )
 
-// Cancel stops a prompt wherever it is: it deletes it from the pending
+// Cancel stops a ComfyUI prompt wherever it is: it deletes it from the pending
 // queue (POST /queue {"delete": [id]}) and interrupts it if it is the one
 // running (POST /interrupt {"prompt_id": id}). Another prompt is never
 // stopped, and an id ComfyUI does not know is a no-op. A prompt
@@ -24,7 +24,7 @@ func (c *Client) Cancel(ctx context.Context, promptID string) error {
 	return c.Interrupt(ctx, promptID)
 }
 
-// DeleteQueued removes prompts from the pending queue (POST /queue
+// DeleteQueued removes prompts from ComfyUI's pending queue (POST /queue
 // {"delete": [...]}). The running prompt is not touched (see
 // [Client.Cancel]); unknown ids are a no-op. Retried like a GET: deleting
 // twice is harmless.
@@ -35,13 +35,13 @@ func (c *Client) DeleteQueued(ctx context.Context, promptIDs ...string) error {
 	return c.do(ctx, http.MethodPost, "queue", map[string][]string{"delete": promptIDs}, nil, authclient.Idempotent())
 }
 
-// ClearQueue removes every pending prompt (POST /queue {"clear": true});
+// ClearQueue removes every prompt pending on ComfyUI (POST /queue {"clear": true});
 // the running one keeps running.
 func (c *Client) ClearQueue(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "queue", map[string]bool{"clear": true}, nil, authclient.Idempotent())
 }
 
-// DeleteHistory removes history entries (POST /history {"delete":
+// DeleteHistory removes entries from ComfyUI's history (POST /history {"delete":
 // [...]}); unknown ids are a no-op.
 func (c *Client) DeleteHistory(ctx context.Context, promptIDs ...string) error {
 	if len(promptIDs) == 0 {
@@ -50,7 +50,7 @@ func (c *Client) DeleteHistory(ctx context.Context, promptIDs ...string) error {
 	return c.do(ctx, http.MethodPost, "history", map[string][]string{"delete": promptIDs}, nil, authclient.Idempotent())
 }
 
-// ClearHistory removes the whole history (POST /history {"clear": true}).
+// ClearHistory removes ComfyUI's whole history (POST /history {"clear": true}).
 func (c *Client) ClearHistory(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "history", map[string]bool{"clear": true}, nil, authclient.Idempotent())
 }

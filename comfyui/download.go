@@ -33,7 +33,7 @@ type viewQuery struct {
 	Type      string `url:"type"`
 }
 
-// Download writes the file f (an output, preview, temp or input file) to w
+// Download writes the ComfyUI file f (an output, preview, temp or input file) to w
 // (GET /view?filename=&subfolder=&type=), streamed in constant memory, and
 // returns its content type and size. An empty Type means "output".
 //
@@ -58,7 +58,7 @@ func (c *Client) Download(ctx context.Context, f OutputFile, w io.Writer) (*File
 	return infoOf(m.Header), nil
 }
 
-// Open is [Client.Download] as an io.ReadCloser: the answer's body, with
+// Open is [Client.Download] of a ComfyUI file as an io.ReadCloser: the answer's body, with
 // its content type and size, for a caller that reads it itself. Close it.
 func (c *Client) Open(ctx context.Context, f OutputFile) (*File, error) {
 	q, err := viewOf(f)

@@ -44,7 +44,7 @@ type OutputFile struct {
 	Type string
 }
 
-// History returns the history entry of a finished prompt (GET
+// History returns ComfyUI's history entry of a finished prompt (GET
 // /history/{id}). A prompt ComfyUI has no history of gives [ErrNoHistory]
 // (matching [authclient.ErrNotFound]). An id that is empty, contains "/",
 // a backslash or a control character, or is a dot segment in any encoding

@@ -67,7 +67,7 @@ type promptBody struct {
 // Comfy.org's partner-node API), masked like the client's own.
 var extraSecrets = []string{"api_key_comfy_org", "auth_token_comfy_org"}
 
-// QueuePrompt queues a prompt (POST /prompt) and returns its id and queue
+// QueuePrompt queues a prompt on ComfyUI (POST /prompt) and returns its id and queue
 // number. The client always sends a prompt_id (r.PromptID, or a fresh UUID
 // it generates), so the id is known before the server answers.
 //

@@ -70,7 +70,7 @@ func (c *Client) SystemStats(ctx context.Context) (*SystemStats, error) {
 	return s, nil
 }
 
-// Interrupt stops execution (POST /interrupt). With a promptID it stops
+// Interrupt stops ComfyUI's execution (POST /interrupt). With a promptID it stops
 // that prompt only if it is the one running (otherwise nothing happens);
 // with "" it stops whatever runs. Queued prompts stay queued. It is never
 // retried: a repeated global interrupt could stop the next prompt.

@@ -44,7 +44,7 @@ func (u *Uploaded) File() OutputFile {
 	return OutputFile{Filename: u.Name, Subfolder: u.Subfolder, Type: u.Type}
 }
 
-// UploadImage uploads an image (POST /upload/image) read from r, streamed
+// UploadImage uploads an image to ComfyUI (POST /upload/image) read from r, streamed
 // as a multipart body (constant memory, whatever the size), under the file
 // name name. It returns the name ComfyUI stored it under, which differs
 // from name when a different file of that name exists and o.Overwrite is

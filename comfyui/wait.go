@@ -71,7 +71,7 @@ func WithEventOptions(opts ...EventOption) WaitOption {
 	return func(c *waitConfig) { c.eventOpts = append(c.eventOpts, opts...) }
 }
 
-// Wait waits for the prompt promptID to finish and returns its outputs
+// Wait waits for the ComfyUI prompt promptID to finish and returns its outputs
 // (from GET /history/{id}).
 //
 // With [WithClientID] it follows the prompt's events on /ws (reporting

@@ -101,7 +101,7 @@ func (c *Client) SendMagicLink(ctx context.Context, email string) error {
 	return noAuthRoutes(err, "khoj.SendMagicLink")
 }
 
-// VerifyMagicLink completes a magic-link sign-in: it sends the code
+// VerifyMagicLink completes a Khoj magic-link sign-in: it sends the code
 // e-mailed by [Client.SendMagicLink] (GET /auth/magic, redirects not
 // followed, no credentials, never retried; the code is masked in the
 // client's errors and logs), takes the session cookie from Khoj's answer
