@@ -2,6 +2,7 @@ package authtest
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -27,9 +28,14 @@ const Masked = "[MASKED]"
 // [Server.Received]. Credentials are masked: the values of Authorization,
 // Proxy-Authorization, Cookie, X-API-Key, X-Auth-Token and the fakes'
 // proxy-auth headers become [Masked] (for Cookie, each cookie's value, so
-// the names stay visible), as do the query parameters token, api_key,
-// apikey, access_token, refresh_token, code and password. The body is kept
-// as sent (a login form or JSON body may hold a password: do not log it).
+// the names stay visible; any other header whose name mentions auth, token,
+// key or secret too), as do the query parameters token, api_key, apikey,
+// access_token, refresh_token, code, code_verifier and password. In a JSON
+// or form-encoded body that parses, the values of fields named like a
+// credential (password, newPassword, token, refreshToken, api_key, code,
+// secret, …, at any depth) are masked too and the body is re-encoded;
+// a body that does not parse (or was cut) is kept as sent. A Request
+// prints (%v, %+v, %#v, %s) without its body.
 type Request struct {
 	// Method is the request method.
 	Method string
@@ -45,6 +51,16 @@ type Request struct {
 	BodyTruncated bool
 	// Time is when the fake received the request, by the fake's [Clock].
 	Time time.Time
+}
+
+// Format prints the request without its body: the method, the path, the
+// masked query and header, and the body's length.
+func (q Request) Format(f fmt.State, verb rune) {
+	cut := ""
+	if q.BodyTruncated {
+		cut = ", cut"
+	}
+	fmt.Fprintf(f, "%s %s?%s %v (body %d bytes%s)", q.Method, q.Path, q.Query.Encode(), q.Header, len(q.Body), cut)
 }
 
 // recorder keeps the last requests of a fake.
@@ -108,7 +124,7 @@ func (rc *recorder) record(r *http.Request, now time.Time) {
 		if len(head) > ReceivedBodyMax {
 			q.Body, q.BodyTruncated = bytes.Clone(head[:ReceivedBodyMax]), true
 		} else {
-			q.Body = bytes.Clone(head)
+			q.Body = maskBody(r.Header.Get("Content-Type"), bytes.Clone(head))
 		}
 		r.Body = replayBody{Reader: io.MultiReader(bytes.NewReader(head), errReader{err}, r.Body), Closer: r.Body}
 	}

@@ -3,6 +3,7 @@ package authtest_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -115,4 +116,49 @@ func TestReceivedBounds(t *testing.T) {
 		assert.Equal(t, "/actuator/health", q.Path)
 	}
 	assert.Equal(t, authtest.ReceivedMax*2+5, k.TotalRequests())
+}
+
+// Credentials in JSON and form bodies are masked; the rest of the body is
+// kept; a Request prints without its body in every verb.
+func TestReceivedMasksBodies(t *testing.T) {
+	t.Parallel()
+	a := authtest.NewAudiobookshelf(authtest.WithPrefix("/abs"))
+	defer a.Close()
+	a.AddUser("alice", "pw-Secret-1", "user")
+	c, err := authclient.New(authclient.Audiobookshelf, a.URL, authclient.WithLogin("alice", "pw-Secret-1"))
+	require.NoError(t, err)
+	require.NoError(t, c.CheckAuth(context.Background()))
+
+	post := func(ct, body string) {
+		resp, err := http.Post(a.URL+"echo", ct, strings.NewReader(body))
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	require.NoError(t, a.HandlePublic("POST", "/echo", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})))
+	post("application/json", `{"user":{"newPassword":"pw-Secret-2","items":[{"refresh_token":"pw-Secret-3"}]},"n":1.50}`)
+	post("application/x-www-form-urlencoded", "username=alice&password=pw-Secret-4&bad=%zz&client_secret=pw-Secret-5")
+	post("", `{"apiKey":"pw-Secret-6"}`)
+	post("text/plain", "kept as sent")
+
+	got := a.Received()
+	var login authtest.Request
+	for _, q := range got {
+		if q.Method == "POST" && q.Path == "/login" {
+			login = q
+		}
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+			out := fmt.Sprintf(verb, q)
+			assert.NotContains(t, out, "pw-Secret", verb)
+			assert.NotContains(t, out, "alice", verb) // no body at all
+		}
+		assert.NotContains(t, string(q.Body), "pw-Secret")
+	}
+	require.NotEmpty(t, login.Method)
+	assert.JSONEq(t, `{"username":"alice","password":"`+authtest.Masked+`"}`, string(login.Body))
+	n := len(got)
+	assert.JSONEq(t, `{"user":{"newPassword":"[MASKED]","items":[{"refresh_token":"[MASKED]"}]},"n":1.50}`, string(got[n-4].Body))
+	assert.Equal(t, "username=alice&password=[MASKED]&bad=%zz&client_secret=[MASKED]", string(got[n-3].Body))
+	assert.JSONEq(t, `{"apiKey":"[MASKED]"}`, string(got[n-2].Body))
+	assert.Equal(t, "kept as sent", string(got[n-1].Body))
+	assert.Contains(t, fmt.Sprint(got[n-1]), "POST /echo")
 }
