@@ -54,6 +54,12 @@ type extRoutes struct {
 	mu sync.RWMutex
 	rt router[userRoute]
 
+	// trimSlash also matches a path with one trailing slash (Express).
+	trimSlash bool
+	// alias is a path prefix under which every route answers too
+	// (ComfyUI's "/api" copies of its routes); "" for none.
+	alias string
+
 	// owns reports whether the fake's own routes answer method and path
 	// (relative to the prefix). Set by the fake before it starts.
 	owns func(method, path string) bool
@@ -67,8 +73,10 @@ type extRoutes struct {
 // fake does not model. pattern is a path relative to the prefix, starting
 // with "/", whose segments are literal or a parameter (":name", read in h
 // with r.PathValue("name")); method is an HTTP method ("GET" also answers
-// HEAD). The fake matches the pattern as its server does (Audiobookshelf's
-// Express case-insensitively, the others exactly).
+// HEAD). The fake matches the pattern as its server does: Audiobookshelf's
+// Express case-insensitively and with or without a trailing slash;
+// ComfyUI both at the pattern and under "/api" (as ComfyUI serves the
+// routes of custom nodes); Komga and Khoj exactly.
 //
 // The route is served under the fake's prefix, after [Faults] and after the
 // fake's own authentication, so a request without a valid credential gets
@@ -137,10 +145,20 @@ func (e *extRoutes) add(method, pattern string, h http.Handler, public bool) err
 // serve answers r from a user route and reports whether one matched. path
 // is relative to the prefix.
 func (e *extRoutes) serve(w http.ResponseWriter, r *http.Request, path string) bool {
+	if e.owns(r.Method, path) {
+		return false
+	}
+	p := path
+	if e.trimSlash && len(p) > 1 && strings.HasSuffix(p, "/") {
+		p = p[:len(p)-1]
+	}
 	e.mu.RLock()
-	m := e.rt.lookup(r.Method, path)
+	m := e.rt.lookup(r.Method, p)
+	if rest, ok := strings.CutPrefix(p, e.alias+"/"); !m.found && e.alias != "" && ok {
+		m = e.rt.lookup(r.Method, "/"+rest)
+	}
 	e.mu.RUnlock()
-	if !m.found || e.owns(r.Method, path) {
+	if !m.found {
 		return false
 	}
 	ctx := r.Context()

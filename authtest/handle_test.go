@@ -138,6 +138,8 @@ func TestHandleAudiobookshelf(t *testing.T) {
 		// Express matches case-insensitively.
 		out = doWhoami(t, c, "API/Podcasts/p2")
 		assert.Equal(t, "p2", out.ID, name)
+		out = doWhoami(t, c, "api/podcasts/p3/")
+		assert.Equal(t, "p3", out.ID, name)
 	}
 	for name, hdr := range map[string]map[string]string{
 		"none":     nil,
@@ -162,6 +164,9 @@ func TestHandleComfyUI(t *testing.T) {
 	client, err := authclient.New(authclient.ComfyUI, c.URL, authclient.WithAPIKey("right-key"))
 	require.NoError(t, err)
 	assert.Equal(t, whoamiOut{ID: "9"}, doWhoami(t, client, "custom/9"))
+	assert.Equal(t, whoamiOut{ID: "8"}, doWhoami(t, client, "api/custom/8")) // ComfyUI's /api copy
+	resp, _ := rawGet(t, c.URL+"api/custom/8", nil)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 
 	// Each key source the patch takes.
 	for name, hdr := range map[string]map[string]string{
@@ -171,7 +176,7 @@ func TestHandleComfyUI(t *testing.T) {
 		resp, body := rawGet(t, c.URL+"custom/1", hdr)
 		assert.Equal(t, http.StatusOK, resp.StatusCode, name+body)
 	}
-	resp, _ := rawGet(t, c.URL+"custom/1?api_key=right-key", nil)
+	resp, _ = rawGet(t, c.URL+"custom/1?api_key=right-key", nil)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 
 	// No key, a wrong key, and the first source present wins even when a

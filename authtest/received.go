@@ -176,6 +176,8 @@ func cloneValues(v url.Values) url.Values {
 
 // Received returns a copy of the last [ReceivedMax] requests the fake
 // received, oldest first, with credentials masked (see [Request]). Requests
-// that failed through [Faults] are included. It is safe for concurrent use;
-// the copy is the caller's.
+// that failed through [Faults] are included. To record a body, the fake
+// reads its first [ReceivedBodyMax] bytes before handling the request (and
+// replays them to the handler, which still sees the whole body). It is safe
+// for concurrent use; the copy is the caller's.
 func (s *Server) Received() []Request { return s.rec.list() }
