@@ -302,3 +302,64 @@ func TestHandleBadArguments(t *testing.T) {
 		assert.False(t, errors.Is(err, authtest.ErrRouteTaken), name)
 	}
 }
+
+// The rest of Khoj's chain applies too: the session cookie (refreshed as
+// Starlette does), the database being down, the client-app crash.
+func TestHandleKhojSessionAndFailures(t *testing.T) {
+	t.Parallel()
+	k := authtest.NewKhoj(authtest.WithPrefix("/khoj"))
+	defer k.Close()
+	k.AddUser("me@example.org")
+	require.NoError(t, k.Handle(http.MethodGet, "/api/custom/:id", http.HandlerFunc(whoami)))
+	cookie := k.SessionCookie("me@example.org")
+	hdr := map[string]string{"Cookie": cookie.Name + "=" + cookie.Value}
+	r1, _ := rawGet(t, k.URL+"api/v1/user", hdr)
+	r2, body := rawGet(t, k.URL+"api/custom/1", hdr)
+	assert.Equal(t, http.StatusOK, r2.StatusCode, body)
+	assert.Contains(t, body, "me@example.org")
+	assert.Equal(t, len(r1.Header.Values("Set-Cookie")), len(r2.Header.Values("Set-Cookie")))
+	assert.NotEmpty(t, r2.Header.Get("Set-Cookie"))
+
+	tok := k.AddToken("me@example.org", "t")
+	for name, tc := range map[string]struct {
+		query string
+		hdr   map[string]string
+	}{
+		"clientapp-crash": {"?client_id=x", nil},
+		"clientapp-empty": {"?client_id=x", map[string]string{"Authorization": "Bearer "}},
+		"clientapp-wrong": {"?client_id=x", map[string]string{"Authorization": "Bearer nope"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sameUnauthenticated(t, k.URL+"api/v1/user"+tc.query, k.URL+"api/custom/1"+tc.query, tc.hdr, true)
+		})
+	}
+	k.SetDatabaseDown(true)
+	sameUnauthenticated(t, k.URL+"api/v1/user", k.URL+"api/custom/1", map[string]string{"Authorization": "Bearer " + tok}, true)
+	r, _ := rawGet(t, k.URL+"api/custom/1", map[string]string{"Authorization": "Bearer " + tok})
+	assert.Equal(t, http.StatusInternalServerError, r.StatusCode)
+}
+
+// ComfyUI's simulated reverse proxy stands in front of user routes too.
+func TestHandleComfyUIProxy(t *testing.T) {
+	t.Parallel()
+	c := authtest.NewComfyUI("", authtest.WithPrefix("/comfy"))
+	defer c.Close()
+	require.NoError(t, c.Handle(http.MethodGet, "/custom", http.HandlerFunc(whoami)))
+	resp, _ := rawGet(t, c.URL+"custom", nil) // plain ComfyUI: no key needed
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	c.RequireHeader("X-Proxy-Secret", "s")
+	sameUnauthenticated(t, c.URL+"system_stats", c.URL+"custom", nil, true)
+	resp, _ = rawGet(t, c.URL+"custom", map[string]string{"X-Proxy-Secret": "s"})
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	c.RequireBasicAuth("u", "p")
+	for name, hdr := range map[string]map[string]string{
+		"none":  {"X-Proxy-Secret": "s"},
+		"wrong": {"X-Proxy-Secret": "s", "Authorization": "Basic dTp4"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sameUnauthenticated(t, c.URL+"system_stats", c.URL+"custom", hdr, true)
+		})
+	}
+	resp, _ = rawGet(t, c.URL+"custom", map[string]string{"X-Proxy-Secret": "s", "Authorization": "Basic dTpw"})
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
