@@ -7,9 +7,15 @@
 // plain-text 401 without a content type, and so on).
 //
 // Every fake can be mounted under a path prefix (as if behind a reverse proxy),
-// can run on an injectable [Clock], and has fault knobs ([Faults]) to fail the
-// next requests with a status, a Retry-After header, added latency or a
-// connection reset.
+// can run on an injectable [Clock] (share it with the client through
+// authclient.WithClock(clock.Now)), and has fault knobs ([Faults]) to fail
+// the next requests, or the next ones matching a method and path prefix,
+// with a status, a Retry-After header, added latency or a connection reset.
+//
+// A fake can be extended with routes it does not model ([Server.Handle]),
+// served behind its own authentication ([UserFrom] tells the handler who is
+// signed in), and records what it received, with credentials masked
+// ([Server.Received]).
 //
 // A fake is safe for concurrent use. Close it when done:
 //

@@ -74,4 +74,8 @@ func TestFaultsFailNextMatchingUserRoute(t *testing.T) {
 	assert.Equal(t, "0", resp.Header.Get("Retry-After"))
 	resp, _ = rawGet(t, c.URL+"custom/1", nil)
 	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	// Both are recorded, the faulted one included.
+	got := c.Received()
+	assert.Len(t, got, 2)
+	assert.Equal(t, 2, c.Requests("GET", "/custom/1"))
 }
