@@ -7,7 +7,8 @@ import "time"
 // access token is about to expire and must be refreshed first, and whether a
 // key or session has expired. Network timeouts, retry back-off and
 // Retry-After waits always use the real clock, so a frozen or advanced clock
-// never makes a request hang or fail early. A nil now is ignored.
+// never makes a request hang or fail early. A nil now makes [New] fail with
+// a [*ConfigError].
 //
 // It is meant for tests, together with [github.com/selfhost-sdk/authclient/authtest.Clock]:
 //
@@ -17,7 +18,7 @@ import "time"
 //	clock.Advance(2 * time.Hour) // the client and the fake see the same time
 func WithClock(now func() time.Time) Option {
 	if now == nil {
-		return func(*options) error { return nil }
+		return func(*options) error { return configErr("WithClock", "function is nil") }
 	}
 	return withClock(now)
 }

@@ -99,12 +99,14 @@ func TestSharedClockAPIKeyExpires(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized, e.StatusCode)
 }
 
-// A nil clock is ignored: the client keeps the real time.
-func TestSharedClockNilIsIgnored(t *testing.T) {
+// A nil clock is refused when the client is built, with a typed error.
+func TestSharedClockNilIsRefused(t *testing.T) {
 	t.Parallel()
 	a := authtest.NewAudiobookshelf()
 	defer a.Close()
 	c, err := authclient.New(authclient.Audiobookshelf, a.URL, authclient.WithLogin("root", "root"), authclient.WithClock(nil))
-	require.NoError(t, err)
-	require.NoError(t, c.CheckAuth(context.Background()))
+	assert.Nil(t, c)
+	var ce *authclient.ConfigError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "WithClock", ce.Setting)
 }
