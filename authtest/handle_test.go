@@ -1,7 +1,6 @@
 package authtest_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -67,7 +66,7 @@ func sameUnauthenticated(t *testing.T, own, mine string, hdr map[string]string, 
 func doWhoami(t *testing.T, c *authclient.Client, path string) whoamiOut {
 	t.Helper()
 	var out whoamiOut
-	require.NoError(t, c.Do(context.Background(), http.MethodGet, path, nil, &out))
+	require.NoError(t, c.Do(t.Context(), http.MethodGet, path, nil, &out))
 	return out
 }
 

@@ -2,7 +2,6 @@ package authtest_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -26,8 +25,8 @@ func TestReceivedMasksCredentials(t *testing.T) {
 	key := k.AddAPIKey("admin@example.org", "t")
 	c, err := authclient.New(authclient.Komga, k.URL, authclient.WithLogin("admin@example.org", "s3cret-pass"))
 	require.NoError(t, err)
-	require.NoError(t, c.CheckAuth(context.Background()))
-	require.NoError(t, c.CheckAuth(context.Background())) // the session now
+	require.NoError(t, c.CheckAuth(t.Context()))
+	require.NoError(t, c.CheckAuth(t.Context())) // the session now
 
 	secrets := []string{"s3cret-pass", key, "tok-123", "sess-456", "prox-789", "code-000"}
 	req, _ := http.NewRequest("GET", k.URL+"api/v1/series?token=tok-123&api_key=tok-123&Code=code-000&page=2", nil)
@@ -127,7 +126,7 @@ func TestReceivedMasksBodies(t *testing.T) {
 	a.AddUser("alice", "pw-Secret-1", "user")
 	c, err := authclient.New(authclient.Audiobookshelf, a.URL, authclient.WithLogin("alice", "pw-Secret-1"))
 	require.NoError(t, err)
-	require.NoError(t, c.CheckAuth(context.Background()))
+	require.NoError(t, c.CheckAuth(t.Context()))
 
 	post := func(ct, body string) {
 		resp, err := http.Post(a.URL+"echo", ct, strings.NewReader(body))

@@ -1,7 +1,6 @@
 package authtest_test
 
 import (
-	"context"
 	"errors"
 	"net/http"
 	"testing"
@@ -27,7 +26,7 @@ func paths(reqs []authtest.Request) []string {
 // 401 first, and without anybody sleeping.
 func TestSharedClockRefreshesBeforeExpiry(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	for _, tc := range []struct {
 		name    string
 		advance time.Duration
@@ -38,6 +37,7 @@ func TestSharedClockRefreshesBeforeExpiry(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			ctx := t.Context()
 			clock := authtest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 			a := authtest.NewAudiobookshelf(authtest.WithPrefix("/abs"), authtest.WithClock(clock))
 			defer a.Close()
@@ -76,7 +76,7 @@ func TestSharedClockRefreshesBeforeExpiry(t *testing.T) {
 // clock passes it, and the error says unauthorized.
 func TestSharedClockAPIKeyExpires(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	ctx := t.Context()
 	clock := authtest.NewClock(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	a := authtest.NewAudiobookshelf(authtest.WithPrefix("/abs"), authtest.WithClock(clock))
 	defer a.Close()
