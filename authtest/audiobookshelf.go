@@ -145,6 +145,8 @@ func absNew(opts []Option, initialised bool) *Audiobookshelf {
 		st.addUserLocked("root", "root", "root")
 		st.mu.Unlock()
 	}
+	cfg.ext.rt.fold, cfg.ext.trimSlash = true, true // Express
+	cfg.ext.owns, cfg.ext.auth = st.owns, st.userAuth
 	srv := start(st, cfg, prefixRewrite)
 	srv.URL = srv.HTTP.URL + "/"
 	return &Audiobookshelf{Server: srv, st: st}

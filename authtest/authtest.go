@@ -7,9 +7,15 @@
 // plain-text 401 without a content type, and so on).
 //
 // Every fake can be mounted under a path prefix (as if behind a reverse proxy),
-// can run on an injectable [Clock], and has fault knobs ([Faults]) to fail the
-// next requests with a status, a Retry-After header, added latency or a
-// connection reset.
+// can run on an injectable [Clock] (share it with the client through
+// authclient.WithClock(clock.Now)), and has fault knobs ([Faults]) to fail
+// the next requests, or the next ones matching a method and path prefix,
+// with a status, a Retry-After header, added latency or a connection reset.
+//
+// A fake can be extended with routes it does not model ([Server.Handle]),
+// served behind its own authentication ([UserFrom] tells the handler who is
+// signed in), and records what it received, with credentials masked
+// ([Server.Received]).
 //
 // A fake is safe for concurrent use. Close it when done:
 //
@@ -48,6 +54,8 @@ type Server struct {
 	Clock *Clock
 
 	prefix string
+	ext    *extRoutes
+	rec    *recorder
 
 	mu     sync.Mutex
 	counts map[string]int
@@ -94,6 +102,7 @@ type config struct {
 	prefix string
 	clock  *Clock
 	tls    bool
+	ext    *extRoutes
 }
 
 // WithPrefix mounts the fake under a path prefix such as "/komga", as a
@@ -127,6 +136,10 @@ func newConfig(opts []Option) config {
 	if c.clock == nil {
 		c.clock = NewClock(time.Time{})
 	}
+	c.ext = &extRoutes{
+		owns: func(string, string) bool { return false },
+		auth: func(http.ResponseWriter, *http.Request) (User, bool, bool) { return User{}, false, true },
+	}
 	return c
 }
 
@@ -138,13 +151,16 @@ const (
 	prefixRewrite                   // treat it as if it were under the prefix
 )
 
-// start wraps h with prefix handling, request counting and fault injection
-// and starts it on a loopback port.
+// start wraps h with prefix handling, request counting and recording, fault
+// injection and the user routes, and starts it on a loopback port. The fake
+// must have set cfg.ext.owns and cfg.ext.auth.
 func start(h http.Handler, cfg config, mode prefixMode) *Server {
 	s := &Server{
 		Faults: &Faults{},
 		Clock:  cfg.clock,
 		prefix: cfg.prefix,
+		ext:    cfg.ext,
+		rec:    newRecorder(),
 		counts: map[string]int{},
 		last:   map[string]http.Header{},
 	}
@@ -171,7 +187,11 @@ func start(h http.Handler, cfg config, mode prefixMode) *Server {
 		s.counts[r.Method+" "+path]++
 		s.last[r.Method+" "+path] = r.Header.Clone()
 		s.mu.Unlock()
+		s.rec.record(r, s.Clock.Now())
 		if s.Faults.apply(w, r) {
+			return
+		}
+		if s.ext.serve(w, r, path) {
 			return
 		}
 		h.ServeHTTP(w, r)

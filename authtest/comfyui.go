@@ -271,6 +271,7 @@ func NewComfyUI(apiKey string, opts ...Option) *ComfyUI {
 		done:     make(chan struct{}),
 	}}
 	c.routes = c.buildRoutes()
+	cfg.ext.owns, cfg.ext.auth, cfg.ext.alias = c.owns, c.userAuth, "/api"
 	c.Server = start(http.HandlerFunc(c.serveHTTP), cfg, prefixStrict)
 	return c
 }

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -18,6 +19,44 @@ type Faults struct {
 	failPath   string
 	resetN     int
 	latency    time.Duration
+	rules      []*faultRule
+}
+
+// faultRule is one [Faults.FailNextMatching] rule.
+type faultRule struct {
+	method, prefix string
+	n, status      int
+	retryAfter     string
+}
+
+// FailNextMatching makes the next n requests whose method is method (""
+// matches every method; "GET" also matches HEAD) and whose path, relative to
+// the prefix, lies under pathPrefix fail like [Faults.FailNext]. pathPrefix
+// matches whole segments: "/api/v1" matches "/api/v1" and "/api/v1/user",
+// not "/api/v10"; "" or "/" matches every path. Requests that do not match
+// are not counted. Rules add up: each keeps its own count, and the first
+// added that matches a request fails it (after [Faults.FailNext] and
+// [Faults.FailNextOn], which are independent of the rules). n <= 0 adds
+// nothing.
+func (f *Faults) FailNextMatching(method, pathPrefix string, n, status int, retryAfter time.Duration) {
+	if n <= 0 {
+		return
+	}
+	rule := &faultRule{method: method, prefix: strings.TrimSuffix(pathPrefix, "/"), n: n, status: status}
+	if retryAfter >= 0 {
+		rule.retryAfter = strconv.FormatInt(int64(retryAfter/time.Second), 10)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.rules = append(f.rules, rule)
+}
+
+func (rule *faultRule) matches(r *http.Request) bool {
+	if rule.method != "" && rule.method != r.Method && !(rule.method == http.MethodGet && r.Method == http.MethodHead) {
+		return false
+	}
+	_, under := stripPrefix(r.URL.Path, rule.prefix)
+	return under
 }
 
 // FailNext makes the next n requests fail with status and a short plain-text
@@ -68,6 +107,17 @@ func (f *Faults) apply(w http.ResponseWriter, r *http.Request) bool {
 	if !reset && f.failN > 0 && (f.failPath == "" || f.failPath == r.URL.Path) {
 		f.failN--
 		status, retryAfter = f.failStatus, f.retryAfter
+	}
+	if !reset && status == 0 {
+		for i, rule := range f.rules {
+			if rule.matches(r) {
+				status, retryAfter = rule.status, rule.retryAfter
+				if rule.n--; rule.n == 0 {
+					f.rules = append(f.rules[:i:i], f.rules[i+1:]...)
+				}
+				break
+			}
+		}
 	}
 	f.mu.Unlock()
 

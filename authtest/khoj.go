@@ -249,6 +249,7 @@ func khojNew(anonymous bool, opts []Option) *Khoj {
 	st.defaultUser.username = "default"
 	st.routes = st.buildRoutes()
 	k := &Khoj{st: st}
+	cfg.ext.owns, cfg.ext.auth = st.owns, st.userAuth
 	k.Server = start(http.HandlerFunc(st.serveHTTP), cfg, prefixStrict)
 	return k
 }

@@ -117,12 +117,7 @@ func (st *khojState) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var cookie string
 	if !resp.noSession {
-		if len(c.session) > 0 {
-			cookie = "session=" + st.signSession(c.session, c.now) +
-				"; path=/; Max-Age=" + strconv.Itoa(int(khojSessionAge/time.Second)) + "; httponly; samesite=lax"
-		} else if c.hadSession {
-			cookie = "session=null; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; httponly; samesite=lax"
-		}
+		cookie = st.sessionCookie(c)
 	}
 	st.mu.Unlock()
 
@@ -133,6 +128,19 @@ func (st *khojState) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Set-Cookie", cookie)
 	}
 	writeText(w, resp.status, resp.ctype, string(resp.body))
+}
+
+// sessionCookie is the Set-Cookie value Starlette's SessionMiddleware sends
+// for c's session ("" for none). st.mu must be held.
+func (st *khojState) sessionCookie(c *khojCtx) string {
+	if len(c.session) > 0 {
+		return "session=" + st.signSession(c.session, c.now) +
+			"; path=/; Max-Age=" + strconv.Itoa(int(khojSessionAge/time.Second)) + "; httponly; samesite=lax"
+	}
+	if c.hadSession {
+		return "session=null; path=/; expires=Thu, 01 Jan 1970 00:00:00 GMT; httponly; samesite=lax"
+	}
+	return ""
 }
 
 // route dispatches like Starlette's router: the first route whose path

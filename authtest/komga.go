@@ -188,7 +188,9 @@ func NewKomga(opts ...Option) *Komga {
 		rememberKey: randHex(16),
 	}
 	k.routes = k.buildRoutes()
-	k.Server = start(http.HandlerFunc(k.serveHTTP), newConfig(opts), prefixStrict)
+	cfg := newConfig(opts)
+	cfg.ext.owns, cfg.ext.auth = k.komgaOwns, k.komgaAuth
+	k.Server = start(http.HandlerFunc(k.serveHTTP), cfg, prefixStrict)
 	return k
 }
 
