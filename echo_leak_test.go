@@ -54,13 +54,20 @@ type echoScenario struct {
 // Body, or the client's log lines.
 func TestEchoedCredentialsAreMaskedInEveryForm(t *testing.T) {
 	t.Parallel()
-	for _, sc := range echoScenarios() {
+	for si, sc := range echoScenarios() {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
 			var logs bytes.Buffer
 			logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			p, c, paths, call := sc.setup(t, logger)
-			for _, cs := range echoCases() {
+			for ci, cs := range echoCases() {
+				if raceEnabled && (ci+si)%3 != 0 {
+					// Under -race every case runs for a third of the
+					// credential kinds (each case, each kind, in turn), so
+					// a -count=20 run fits go test's limit; .ci/run runs
+					// the whole matrix without -race.
+					continue
+				}
 				for path, status := range paths {
 					p.EchoOn(path, status, cs.place, cs.tr)
 				}

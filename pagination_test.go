@@ -117,7 +117,7 @@ func TestPaginateReadsEveryPageInOrder(t *testing.T) {
 				// The same 20 pages, of fewer items: under -race encoding
 				// 10,000 items twice takes seconds a run. .ci/run runs this
 				// test at full size without -race.
-				big = struct{ n, size, pagesKomga, pagesABS int }{2000, 100, 20, 20}
+				big = struct{ n, size, pagesKomga, pagesABS int }{600, 30, 20, 20}
 			}
 			clamp := struct{ n, size, pagesKomga, pagesABS int }{2500, 3000, 2, 1}
 			if raceEnabled {
