@@ -28,7 +28,7 @@ const (
 )
 
 // Version is the version of this module, sent in the default User-Agent.
-const Version = "0.1.0"
+const Version = "0.2.0"
 
 // Client talks to one server as one identity. Create it with [New] or
 // [NewFromEnv]; the zero value is not usable. A Client is safe for concurrent
