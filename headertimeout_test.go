@@ -25,13 +25,17 @@ const headerTimeout = 400 * time.Millisecond
 // timeoutTransports is the class of transports the per-attempt timeout is
 // enforced on: the client's own (bounded by its ResponseHeaderTimeout,
 // TLSHandshakeTimeout and dial timeout, no context timer), one it builds
-// for an http.Client without a Transport (its own too), and the caller's
-// (a context timer, since the client must not change it).
+// for an http.Client without a Transport (its own too), its own under a
+// middleware and the caller's (a context timer: a middleware may not call
+// the transport, and the client must not change the caller's).
 func timeoutTransports() map[string]func() []authclient.Option {
 	return map[string]func() []authclient.Option{
 		"own": func() []authclient.Option { return nil },
 		"own for a client without transport": func() []authclient.Option {
 			return []authclient.Option{authclient.WithHTTPClient(&http.Client{})}
+		},
+		"own with middleware": func() []authclient.Option {
+			return []authclient.Option{authclient.WithMiddleware(func(next http.RoundTripper) http.RoundTripper { return next })}
 		},
 		"yours": func() []authclient.Option {
 			tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -213,7 +217,8 @@ func (g *gatedReader) Read(p []byte) (int, error) {
 // still being sent when the timeout has passed (another call timing out
 // on the same client shows it did) is never cut: the timeout counts from
 // when the request was written. On the caller's transport the context
-// timer runs from the start of the attempt, so the stalled upload is the
+// timer (also under a middleware) runs from the start of the attempt, so
+// the stalled upload is the
 // per-attempt timeout, as before (net/http returns it once the body's
 // blocked Read returns).
 func TestAttemptTimeoutUpload(t *testing.T) {
@@ -228,7 +233,7 @@ func TestAttemptTimeoutUpload(t *testing.T) {
 			var out struct{ N int }
 			go func() { errc <- c.Do(t.Context(), "POST", "upload", body, &out) }()
 			<-s.got // the upload has started, and stalls
-			if name == "yours" {
+			if name == "yours" || name == "own with middleware" {
 				// The timer must fire: nothing else ends the upload. The
 				// transport gives up the connection, and returns once
 				// the body's Read returns.
