@@ -216,11 +216,10 @@ func (g *gatedReader) Read(p []byte) (int, error) {
 // TestAttemptTimeoutUpload: on the client's own transports, a request body
 // still being sent when the timeout has passed (another call timing out
 // on the same client shows it did) is never cut: the timeout counts from
-// when the request was written. On the caller's transport the context
-// timer (also under a middleware) runs from the start of the attempt, so
-// the stalled upload is the
-// per-attempt timeout, as before (net/http returns it once the body's
-// blocked Read returns).
+// when the request was written. On the caller's transport, and under a
+// middleware, the context timer runs from the start of the attempt, so
+// the stalled upload is the per-attempt timeout, as before (net/http
+// returns it once the body's blocked Read returns).
 func TestAttemptTimeoutUpload(t *testing.T) {
 	t.Parallel()
 	for name, extra := range timeoutTransports() {
