@@ -293,14 +293,21 @@ func (c *Client) newHTTPClient(o options) (*http.Client, error) {
 			timeout = o.httpClient.Timeout
 		}
 	}
+	bounded := false
 	if isNil(base) {
-		base = defaultTransport()
+		// A middleware layer may spend time of its own, or not call its
+		// next layer at all: the context timer bounds the attempt then.
+		own := timeout
+		if len(o.middleware) > 0 {
+			own = 0
+		}
+		base, bounded = defaultTransport(own)
 	}
 	wrapped, err := wrapMiddleware(base, o.middleware)
 	if err != nil {
 		return nil, err
 	}
-	c.tr = &transport{base: wrapped, pool: base, origin: originOf(c.base), timeout: timeout}
+	c.tr = &transport{base: wrapped, pool: base, origin: originOf(c.base), timeout: timeout, bounded: bounded}
 	return &http.Client{
 		Transport:     c.tr,
 		CheckRedirect: c.checkRedirect,

@@ -222,7 +222,7 @@ func WithHTTPClient(hc *http.Client) Option {
 // replacing the http.Client. The layers sit below the client's own:
 // they see every attempt (each retry, a sign-in, a renewal) with its
 // credentials already on it, after the origin check and within the
-// per-attempt timeout. So a middleware must not log request headers, and
+// per-attempt timeout (a timer on the attempt's context, see [WithTimeout]). So a middleware must not log request headers, and
 // must not send a request anywhere else. Given several times, the layers
 // compose in the order given: the first is the outermost, which sees a
 // request first. mw is called once, by [New]; nil, or an mw that returns
@@ -248,10 +248,25 @@ func wrapMiddleware(base http.RoundTripper, mws []func(http.RoundTripper) http.R
 	return base, nil
 }
 
-// WithTimeout sets the per-attempt timeout: how long one attempt may wait
-// for the response headers (connecting and sending included). It does not
-// cut off reading a large body; bound the whole call, retries included, with
-// the context. 0 disables it. Default [DefaultTimeout].
+// WithTimeout sets the per-attempt timeout d. Each attempt (a retry starts
+// a new one) is bounded, and never a body: a response body being read is
+// never cut off; bound the whole call, retries included, with the context.
+// An attempt that runs out of time is a [*TransportError] whose Timeout is
+// true and which matches context.DeadlineExceeded (and is retried when the
+// call is idempotent), however the timeout was enforced:
+//
+//   - On the client's own transport (no [WithHTTPClient], or one whose
+//     Transport is nil, and no [WithMiddleware]): connecting may take d,
+//     the TLS handshake d, and waiting for the response headers d from
+//     when the request, its body included, was written. A request body
+//     being sent is never cut off either: a stalled upload is bounded only
+//     by the caller's context.
+//   - On your Transport, or with [WithMiddleware]: the client cannot set
+//     fields on a transport it does not own, so a timer on the attempt's
+//     context bounds everything up to the response headers, connecting and
+//     sending the body included, by d.
+//
+// 0 disables it. Default [DefaultTimeout].
 func WithTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d < 0 {

@@ -18,19 +18,21 @@ import (
 // *http.Transport; else http.DefaultTransport as it is, because whoever
 // replaced it (httpmock.Activate, an instrumented global) wants every
 // request to go through it; and a fresh transport with net/http's
-// defaults only when it is nil.
-func defaultTransport() http.RoundTripper {
+// defaults only when it is nil. A transport it built (a clone or a fresh
+// one) is the client's own: it bounds each attempt by timeout itself
+// ([boundByTransport]), and bounded then reports so.
+func defaultTransport(timeout time.Duration) (rt http.RoundTripper, bounded bool) {
 	dt := http.DefaultTransport
 	if t, ok := dt.(*http.Transport); ok && t != nil {
 		t = t.Clone()
 		t.MaxIdleConns = 100
 		t.MaxIdleConnsPerHost = defaultIdlePerHost
-		return t
+		return t, boundByTransport(t, timeout)
 	}
 	if !isNil(dt) {
-		return dt
+		return dt, false
 	}
-	return &http.Transport{
+	t := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		ForceAttemptHTTP2:     true,
@@ -40,6 +42,7 @@ func defaultTransport() http.RoundTripper {
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
 	}
+	return t, boundByTransport(t, timeout)
 }
 
 // badLocationPrefix starts net/http's error for a redirect whose Location
@@ -78,7 +81,8 @@ func (e *maskedError) Unwrap() error { return e.err }
 // transport is the client's RoundTripper: it refuses any request that is not
 // for the configured origin (defence in depth behind checkRedirect), and
 // bounds each attempt's wait for response headers without cutting off the
-// body. It sets every response's Request to the request it was given, as
+// body: with a timer on the attempt's context, unless its base is the
+// client's own transport, which bounds them itself (bounded). It sets every response's Request to the request it was given, as
 // net/http's transport does and others need not, so that logging and
 // redirect detection never depend on the base transport. It deliberately
 // has no CloseIdleConnections method, so the retry layer cannot flush the
@@ -88,6 +92,9 @@ type transport struct {
 	pool    http.RoundTripper // the base transport, which holds the connections
 	origin  origin
 	timeout time.Duration
+	// bounded: base is the pool, the client's own *http.Transport, which
+	// enforces timeout itself (boundByTransport); no context timer then.
+	bounded bool
 
 	// afterFunc, if set, replaces time.AfterFunc for the per-attempt
 	// timer and returns its Stop (tests: a timer the test fires).
@@ -108,6 +115,13 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if t.timeout <= 0 {
 		resp, err := t.base.RoundTrip(req)
+		return sentWith(resp, err, req)
+	}
+	if t.bounded && t.afterFunc == nil {
+		resp, err := t.base.RoundTrip(req)
+		if err != nil {
+			err = transportTimeout(req.Context(), err)
+		}
 		return sentWith(resp, err, req)
 	}
 	ctx, cancel := context.WithCancelCause(req.Context())
@@ -236,4 +250,56 @@ func cancelOnCloseOf(body io.ReadCloser, cancel context.CancelCauseFunc) io.Read
 		return &cancelOnCloseWriter{cancelOnClose: cancelOnClose{ReadCloser: body, cancel: cancel}, w: w}
 	}
 	return &cancelOnClose{ReadCloser: body, cancel: cancel}
+}
+
+// boundByTransport sets the per-attempt timeout d on t, a transport the
+// client built itself and no one else holds: connecting (the dial, which
+// is bounded whatever dialer t has) and the TLS handshake may each take d,
+// and waiting for the response headers after the request (its body
+// included) was written may take d. A body being sent or read is never
+// cut. It returns false, leaving t as it was, when d is 0 (no timeout).
+func boundByTransport(t *http.Transport, d time.Duration) bool {
+	if d <= 0 {
+		return false
+	}
+	t.TLSHandshakeTimeout = d
+	t.ResponseHeaderTimeout = d
+	switch {
+	case t.DialContext != nil:
+		t.DialContext = dialWithin(t.DialContext, d)
+	case t.Dial == nil:
+		t.DialContext = (&net.Dialer{Timeout: d, KeepAlive: 30 * time.Second}).DialContext
+	}
+	if t.DialTLSContext != nil {
+		t.DialTLSContext = dialWithin(t.DialTLSContext, d)
+	}
+	return true
+}
+
+// dialWithin bounds each call of dial by d. It costs a context per new
+// connection, never per request.
+func dialWithin(dial func(ctx context.Context, network, addr string) (net.Conn, error), d time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		return dial(ctx, network, addr)
+	}
+}
+
+// transportTimeout maps the error of an attempt on a transport bounded by
+// [boundByTransport] to the per-attempt timeout when it is one of that
+// transport's timeouts (a dial or TLS handshake that took too long,
+// net/http's "timeout awaiting response headers", HTTP/2's too), so the
+// caller sees the same error whichever way the timeout is enforced. A
+// timeout while the caller's context is done is the caller's, left as it
+// is.
+func transportTimeout(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return err
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return errAttemptTimeout
+	}
+	return err
 }

@@ -69,6 +69,7 @@ type fixture struct {
 	inspect bool
 	log     []seen
 
+	closeIdle func() // a client's own pool, closed with the fixture (sdk-owned)
 	closeOnce sync.Once
 }
 
@@ -104,6 +105,9 @@ func (f *fixture) close() {
 	f.closeOnce.Do(func() {
 		if ci, ok := f.tr.(interface{ CloseIdleConnections() }); ok {
 			ci.CloseIdleConnections()
+		}
+		if f.closeIdle != nil {
+			f.closeIdle()
 		}
 		if f.srv != nil {
 			f.srv.Close()
@@ -225,9 +229,10 @@ type client interface {
 
 // contestant builds one client for a fixture.
 type contestant struct {
-	name    string
-	retries bool // false: cannot run a scenario whose every call needs a retry
-	new     func(tb testing.TB, f *fixture, sc *scenario) client
+	name         string
+	retries      bool // false: cannot run a scenario whose every call needs a retry
+	loopbackOnly bool // needs a real server (a control only)
+	new          func(tb testing.TB, f *fixture, sc *scenario) client
 }
 
 // maxRetries is the retry budget of every contestant that retries (the
@@ -272,6 +277,25 @@ func contestantNamed(tb testing.TB, name string) contestant {
 }
 
 // --- the SDK -------------------------------------------------------------
+
+// sdkOwned is the SDK on the transport it builds itself (no WithHTTPClient),
+// which bounds each attempt with its own timeouts instead of a timer on the
+// attempt's context: a loopback control of the scenarios whose price that
+// decides (the sdk contestant brings the fixture's transport, like raw).
+var sdkOwned = contestant{name: "sdk-owned", retries: true, loopbackOnly: true,
+	new: func(tb testing.TB, f *fixture, sc *scenario) client {
+		tb.Helper()
+		opts := []authclient.Option{authclient.WithAPIKey(apiKey)}
+		if sc != nil && sc.retry {
+			opts = append(opts, authclient.WithRetryWait(0, 0))
+		}
+		c, err := authclient.New(authclient.Komga, f.baseURL, opts...)
+		if err != nil {
+			tb.Fatalf("authclient.New: %v", err)
+		}
+		f.closeIdle = c.CloseIdleConnections
+		return sdkClient{c}
+	}}
 
 type sdkClient struct{ c *authclient.Client }
 
