@@ -50,8 +50,15 @@ func TestAttemptTimersReused(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	defer close(release)
+	// A transport of the caller's: the per-attempt timeout is then the
+	// context timer whose recycling this is about (the client's own
+	// transport bounds the attempt itself: headertimeout_test.go). The
+	// quick calls may retry, so a loaded machine that holds one past the
+	// timeout does not fail them; the slow ones never retry.
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	c, err := authclient.New(authclient.Komga, srv.URL+"/x/", authclient.WithAPIKey("k-0123456789abcdef"),
-		authclient.WithTimeout(timeout), authclient.WithMaxRetries(0))
+		authclient.WithTimeout(timeout), authclient.WithHTTPClient(hc), authclient.WithMaxRetries(3),
+		authclient.WithRetryWait(0, 0))
 	require.NoError(t, err)
 	defer c.CloseIdleConnections()
 
@@ -63,7 +70,7 @@ func TestAttemptTimersReused(t *testing.T) {
 	defer resp.Body.Close()
 
 	for range 2 {
-		err := c.Do(t.Context(), "GET", "slow", nil, nil)
+		err := c.Do(t.Context(), "GET", "slow", nil, nil, authclient.NoRetry())
 		var te *authclient.TransportError
 		require.ErrorAs(t, err, &te)
 		assert.ErrorIs(t, err, context.DeadlineExceeded)
