@@ -29,14 +29,14 @@ const headerTimeout = 400 * time.Millisecond
 // middleware and the caller's (a context timer: a middleware may not call
 // the transport, and the client must not change the caller's).
 //
-// Under -race only the two mechanisms run ("own" and "yours"): the other
-// two take the same path as one of them, and every case here waits for a
-// real timeout, which -cpu 1 serialises. .ci/run runs all four without
-// -race.
+// Under -race only the client's own transport runs, the mechanism these
+// tests are for: every case waits for a real timeout, which -cpu 1
+// serialises. The context timer of the other three is tested under -race
+// by TestAttemptTimersReused and the transport tests' manual timers, and
+// .ci/run runs all four here without -race.
 func timeoutTransports() map[string]func() []authclient.Option {
 	if raceEnabled {
-		all := allTimeoutTransports()
-		return map[string]func() []authclient.Option{"own": all["own"], "yours": all["yours"]}
+		return map[string]func() []authclient.Option{"own": allTimeoutTransports()["own"]}
 	}
 	return allTimeoutTransports()
 }
