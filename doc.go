@@ -48,9 +48,10 @@
 // work on every server. Operations of one server only live in its package,
 // on a typed client that wraps a Client and cannot be called on the wrong
 // server: komga (a session turned into a KOMGA-SESSION cookie),
-// audiobookshelf (authorize, libraries, API-key activation, OpenID
-// sign-in), comfyui (prompts, queue, history, system stats, interrupt) and
-// khoj (magic-link sign-in, token bootstrap). Each has New, NewFromEnv,
+// audiobookshelf (authorize, libraries and their items, API-key
+// activation, OpenID sign-in), comfyui (uploads, prompts, queue, history,
+// live /ws events, Wait, /view downloads, cancel) and khoj (magic-link
+// sign-in, token bootstrap). Each has New, NewFromEnv,
 // Wrap (for a Client you already have) and Core (the Client underneath),
 // and is written only against this package's public API.
 //
