@@ -186,9 +186,13 @@ func TestCancelRunningPrompt(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, c.Cancel(ctx, q2.PromptID), "queued: deleted")
 	var once sync.Once
+	var canceller sync.WaitGroup // the test ends only after its Cancel has returned
+	defer canceller.Wait()
 	_, err = c.Wait(ctx, q.PromptID, comfyui.WithClientID("cid"), noWait, comfyui.OnEvent(func(ev comfyui.Event) {
 		once.Do(func() {
+			canceller.Add(1)
 			go func() {
+				defer canceller.Done()
 				for { // until the executor holds the prompt (on its first step)
 					st, err := c.Queue(ctx)
 					if !assert.NoError(t, err) || len(st.Running) == 1 {
@@ -199,6 +203,7 @@ func TestCancelRunningPrompt(t *testing.T) {
 			}()
 		})
 	}))
+	canceller.Wait()
 	require.ErrorIs(t, err, comfyui.ErrInterrupted)
 	var ie *comfyui.InterruptedError
 	require.ErrorAs(t, err, &ie)
