@@ -212,18 +212,21 @@ func isKomgaCode(s string) bool {
 // of its first non-blank <pre> (Express), else its <title>, else its <h1>,
 // else nothing.
 func htmlText(body []byte) string {
-	lower := bytes.ToLower(body)
+	// asciiLower keeps body's length and offsets: bytes.ToLower turns an
+	// invalid UTF-8 byte into a 3-byte U+FFFD, and offsets found in its
+	// result would cut body wrongly, or past its end.
+	lower := asciiLower(string(body))
 	for _, tag := range []string{"pre", "title", "h1"} {
-		open := bytes.Index(lower, []byte("<"+tag))
+		open := strings.Index(lower, "<"+tag)
 		if open < 0 {
 			continue
 		}
-		start := bytes.IndexByte(lower[open:], '>')
+		start := strings.IndexByte(lower[open:], '>')
 		if start < 0 {
 			continue
 		}
 		start += open + 1
-		end := bytes.Index(lower[start:], []byte("</"+tag))
+		end := strings.Index(lower[start:], "</"+tag)
 		if end < 0 {
 			continue
 		}

@@ -37,6 +37,10 @@ func TestParseErrorBody(t *testing.T) {
 		{"broken json", "application/json", `{"message":`, "", ""},
 		{"control chars folded", "text/plain", "line1\r\nline2\x00\tend", "line1 line2 end", ""},
 		{"invalid utf8", "text/plain", "bad \xff byte", "bad \uFFFD byte", ""},
+		// Invalid UTF-8 before the tag's end once made the lower-cased copy
+		// longer than the body, and cutting the body at its offsets panicked.
+		{"html invalid utf8 in pre", "text/html", "<PRE>\x8b\x8b\x8b\x8b0</pre", "\uFFFD0", ""},
+		{"html invalid utf8 in title", "text/html", "<title>\xff\xfe oops</TITLE>", "\uFFFD oops", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
