@@ -280,3 +280,30 @@ func TestErrorTextSaysEachPhraseOnce(t *testing.T) {
 		})
 	}
 }
+
+// A server's HTML error page with bytes that are not UTF-8, in any case of
+// its tags, is a typed error with its text cleaned, never a panic: the
+// class of offsets found in a transformed copy of the body.
+func TestHTMLErrorPagesWithInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	for _, page := range []string{
+		"<pre>\x8b\x8b\x8b\x8b0</pre",
+		"<PRE>\xff</PRE>",
+		"<html><TITLE>\xc3\x28 broken</title></html>",
+		"<h1>\xe2\x82 half a euro</H1>",
+		"<Pre>\x80\x80\x80\x80\x80\x80\x80\x80</pRe>",
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = io.WriteString(w, page)
+		}))
+		c := newTestClient(t, Komga, srv.URL, WithMaxRetries(0))
+		err := c.Do(t.Context(), "GET", "x", nil, nil)
+		srv.Close()
+		require.ErrorIs(t, err, ErrServer, "%q", page)
+		var e *Error
+		require.ErrorAs(t, err, &e)
+		assert.True(t, utf8.ValidString(e.Message), "%q", page)
+	}
+}
