@@ -170,8 +170,11 @@
 //
 // Package authtest has in-process fakes of the four servers, faithful to
 // their wire behaviour (odd status codes included), mountable under a
-// path prefix, with an injectable clock and fault knobs: test your own
-// code against them with no server. [WithHTTPClient] takes an httpmock
+// path prefix, with fault knobs: test your own code against them with no
+// server. A test can add its own routes to a fake, behind the fake's
+// authentication, read what the fake received (credentials masked), and
+// share one clock between fake and client ([WithClock]), so expiry and
+// refresh are tested without sleeping. [WithHTTPClient] takes an httpmock
 // transport too.
 //
 // # Concurrency
