@@ -94,7 +94,7 @@ func viewOf(f OutputFile) (viewQuery, error) {
 
 // infoOf reads the content type and size of an answer.
 func infoOf(h http.Header) *FileInfo {
-	fi := &FileInfo{ContentType: cut(oneLine(h.Get("Content-Type")), 200), Size: -1}
+	fi := &FileInfo{ContentType: authclient.OneLine(h.Get("Content-Type"), 200), Size: -1}
 	if n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && n >= 0 {
 		fi.Size = n
 	}

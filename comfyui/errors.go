@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/selfhost-sdk/authclient"
 )
 
 // ErrExecution is matched (errors.Is) by every [*ExecutionError].
@@ -37,15 +39,15 @@ type ExecutionError struct {
 // <exception type>: <message>", the message on one line and bounded.
 func (e *ExecutionError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "comfyui: prompt %s failed in node %s", cut(oneLine(e.PromptID), 64), cut(oneLine(e.NodeID), 64))
+	fmt.Fprintf(&b, "comfyui: prompt %s failed in node %s", authclient.OneLine(e.PromptID, 64), authclient.OneLine(e.NodeID, 64))
 	if e.NodeType != "" {
-		fmt.Fprintf(&b, " (%s)", cut(oneLine(e.NodeType), 100))
+		fmt.Fprintf(&b, " (%s)", authclient.OneLine(e.NodeType, 100))
 	}
 	b.WriteString(": ")
 	if e.ExceptionType != "" {
-		b.WriteString(cut(oneLine(e.ExceptionType), 100) + ": ")
+		b.WriteString(authclient.OneLine(e.ExceptionType, 100) + ": ")
 	}
-	b.WriteString(cut(oneLine(e.Message), 300))
+	b.WriteString(authclient.OneLine(e.Message, 300))
 	return b.String()
 }
 
@@ -61,9 +63,9 @@ type InterruptedError struct {
 
 // Error returns "comfyui: prompt <id> was interrupted in node <id>".
 func (e *InterruptedError) Error() string {
-	s := "comfyui: prompt " + cut(oneLine(e.PromptID), 64) + " was interrupted"
+	s := "comfyui: prompt " + authclient.OneLine(e.PromptID, 64) + " was interrupted"
 	if e.NodeID != "" {
-		s += " in node " + cut(oneLine(e.NodeID), 64)
+		s += " in node " + authclient.OneLine(e.NodeID, 64)
 	}
 	return s
 }

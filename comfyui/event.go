@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/selfhost-sdk/authclient"
 )
 
 // Event types: the Type of an [Event]. JSON events carry ComfyUI's own
@@ -101,7 +103,7 @@ func decodeEvent(binaryFrame bool, msg []byte) (Event, error) {
 	if env.Type == "" {
 		return Event{}, fmt.Errorf("%w: no type", ErrBadEvent)
 	}
-	ev := Event{Type: cut(oneLine(env.Type), maxEventText), Data: env.Data}
+	ev := Event{Type: authclient.OneLine(env.Type, maxEventText), Data: env.Data}
 	var d struct {
 		PromptID string            `json:"prompt_id"`
 		Node     json.RawMessage   `json:"node"`

@@ -6,7 +6,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // number is a JSON number read tolerantly: an integer, a float (Python
@@ -61,42 +60,4 @@ func (l *lenient) UnmarshalJSON(b []byte) error {
 // isObject reports whether raw is a JSON object.
 func isObject(raw json.RawMessage) bool {
 	return strings.HasPrefix(strings.TrimSpace(string(raw)), "{")
-}
-
-// oneLine folds server text to one printable line: valid UTF-8, control
-// characters and runs of space folded to one space.
-func oneLine(s string) string {
-	clean := true
-	for i := 0; i < len(s) && clean; i++ {
-		clean = s[i] > 0x20 && s[i] < 0x7f
-	}
-	if clean {
-		return s // printable ASCII without spaces: nothing to fold
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	var b strings.Builder
-	space := false
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || r == ' ' || (r >= 0x80 && r < 0xa0) {
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
-// cut bounds s to n bytes (on a rune boundary), marking a cut with "…".
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }

@@ -137,13 +137,13 @@ func (v *ValidationError) summary() string {
 			more++
 			continue
 		}
-		s := "node " + cut(oneLine(n.NodeID), 20)
+		s := "node " + authclient.OneLine(n.NodeID, 20)
 		if n.ClassType != "" {
-			s += " (" + cut(oneLine(n.ClassType), 40) + ")"
+			s += " (" + authclient.OneLine(n.ClassType, 40) + ")"
 		}
-		s += ": " + cut(oneLine(n.Message), 60)
-		if d := oneLine(n.Details); d != "" {
-			s += ": " + cut(d, 60)
+		s += ": " + authclient.OneLine(n.Message, 60)
+		if d := authclient.OneLine(n.Details, 0); d != "" {
+			s += ": " + authclient.OneLine(d, 60)
 		}
 		parts = append(parts, s)
 	}
@@ -151,7 +151,7 @@ func (v *ValidationError) summary() string {
 		parts = append(parts, "and "+strconv.Itoa(more)+" more node(s)")
 	}
 	if len(parts) == 0 {
-		return cut(oneLine(v.Details), maxHint)
+		return authclient.OneLine(v.Details, maxHint)
 	}
-	return cut(strings.Join(parts, "; "), maxHint)
+	return authclient.OneLine(strings.Join(parts, "; "), maxHint)
 }
