@@ -294,8 +294,7 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 		return nil
 	}
 	cl.limit = io.LimitedReader{R: resp.Body, N: maxJSONResponseLength} // in the call: no allocation
-	dec := json.NewDecoder(&cl.limit)
-	if err := dec.Decode(cl.out); err != nil {
+	if err := decodeJSON(&cl.limit, resp.ContentLength, cl.out); err != nil {
 		msg := "decoding the JSON answer: " + err.Error()
 		if errors.Is(err, io.EOF) {
 			msg = "the answer has an empty body where JSON was expected"
