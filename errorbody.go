@@ -100,7 +100,7 @@ func rawErrorBody(contentType string, body []byte) (message, code string) {
 	}
 	if body[0] == '{' {
 		var eb errorBody
-		if json.Unmarshal(body, &eb) == nil {
+		if decodeErrorBody(body, &eb) {
 			return fromErrorBody(&eb)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -144,4 +145,44 @@ func unquoteCorpus(line, prefix string) (string, bool) {
 	}
 	s, err := strconv.Unquote(line[len(prefix) : len(line)-1])
 	return s, err == nil
+}
+
+// FuzzDecodeErrorBody: decodeErrorBody's walk decodes any JSON object (and
+// anything else) into the very errorBody json.Unmarshal makes of it, and
+// fails where Unmarshal fails.
+func FuzzDecodeErrorBody(f *testing.F) {
+	for _, s := range []string{
+		`{"timestamp":"2025-11-23T02:27:00.000+00:00","status":401,"error":"Unauthorized","message":"Unauthorized","path":"/api/v1/series"}`,
+		`{"error":"Unauthorized","message":"Invalid or missing API key"}`,
+		`{"error":{"type":"prompt_outputs_failed_validation","message":"m","details":"d"},"node_errors":{}}`,
+		`{"detail":[{"loc":["body","q"],"msg":"field required"}]}`, `{"detail":"Not Found"}`, `{"detail":null}`,
+		`{"violations":[{"fieldName":"name","message":"must not be blank"},null]}`, `{"violations":"x"}`,
+		`{"MESSAGE":"a","Message":"b"}`, `{"message":1}`, `{"message":null,"status":null}`, `{"mess\u0061ge":"esc"}`,
+		`{"méssage":"x"}`, "{\"\u017ftatus\":1}", `{"message":"a\"b\\","error":[1,{"x":"}"}]}`, `{}`, ` { } `,
+		`{"a":{"b":[1,2,{"c":"]"}]},"message":"after"}`, `{"message":"x"} trailing`, `{"message":"x",}`,
+		`{"status":401,"error":"Unauthorized"}`, "{\"message\":\"\xff\"}", `{"message":"tab\tin"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if len(body) == 0 || body[0] != '{' {
+			return // the caller decodes objects only
+		}
+		var want, got errorBody
+		wok := json.Unmarshal(body, &want) == nil
+		gok := decodeErrorBody(body, &got)
+		if wok != gok {
+			t.Fatalf("%q: json.Unmarshal ok %v, decodeErrorBody ok %v", body, wok, gok)
+		}
+		if !wok {
+			return
+		}
+		if want.Detail == nil && got.Detail != nil || want.Detail != nil && !bytes.Equal(want.Detail, got.Detail) {
+			t.Fatalf("%q: detail %q, want %q", body, got.Detail, want.Detail)
+		}
+		want.Detail, got.Detail = nil, nil
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("%q:\ndecodeErrorBody %+v\njson.Unmarshal  %+v", body, got, want)
+		}
+	})
 }
