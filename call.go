@@ -34,6 +34,7 @@ type call struct {
 	// ownQuery copies it before the call adds to it.
 	queryShared bool
 	body        []byte
+	bodyAny     any      // body as the retry layer is handed it: the caller's own []byte, not boxed again
 	rbody       *reqBody // a streamed body (io.Reader, BodyFunc, *Form); body is then nil
 	ctype       string
 	header      http.Header // extra headers for this call
@@ -67,6 +68,10 @@ type call struct {
 	page pageOptions // PageSize; only Paginate reads it
 }
 
+// jsonContentType is the Content-Type of JSON bodies, one slice for all
+// requests: its capacity is its length, so an append never writes into it.
+var jsonContentType = []string{"application/json"}[:1:1]
+
 func newCall(method, path string) *call {
 	return &call{method: method, path: path, retry: idempotent(method)}
 }
@@ -90,7 +95,7 @@ func (cl *call) jsonBody(v any) error {
 	case json.RawMessage:
 		cl.body = b
 	case []byte:
-		cl.body = b
+		cl.body, cl.bodyAny = b, v
 	default:
 		data, err := json.Marshal(v)
 		if err != nil {
@@ -183,7 +188,9 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Reque
 	}
 	u := requestURL(c.baseURL, cl.path, cl.query)
 	var body any
-	if cl.body != nil {
+	if cl.bodyAny != nil {
+		body = cl.bodyAny
+	} else if cl.body != nil {
 		body = cl.body
 	} else if cl.rbody != nil {
 		ctx = context.WithValue(ctx, keyBody, cl.rbody)
@@ -205,7 +212,11 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Reque
 	for k, v := range c.headers {
 		h[k] = v[:len(v):len(v)] // shared, but an append can never write into it
 	}
-	if cl.ctype != "" {
+	switch cl.ctype {
+	case "":
+	case jsonContentType[0]:
+		h["Content-Type"] = jsonContentType // shared, as c.headers' values are
+	default:
 		h["Content-Type"] = []string{cl.ctype}
 	}
 	for k, v := range cl.header {
