@@ -23,13 +23,29 @@ func (c *Client) authorize(req *http.Request, auth Authenticator, cl *call) erro
 		// Every authenticator's, not only a custom one's: noting a
 		// session token on each use keeps it among the most recently
 		// used credentials, however many one-off values (Header
-		// options, minted signatures) other calls add.
-		c.noteAuthCredentials(req, cl, query, path)
+		// options, minted signatures) other calls add. Only the
+		// client's own static credential is known in all its forms.
+		if !c.keptAuth(auth) {
+			c.noteAuthCredentials(req, cl, query, path)
+		}
 	}
 	if c.spec.checkRequest != nil {
 		return c.spec.checkRequest(c, req)
 	}
 	return nil
+}
+
+// keptAuth reports whether auth is the client's own authenticator and of a
+// kind that sends only what was kept in the secret set when it was set
+// ([Client.setAuthenticator]): an API key, Basic credentials, a cookie.
+// Noting what it put on a request would find nothing new; a per-call
+// authenticator of the same kind is noted, its credential is not kept.
+func (c *Client) keptAuth(auth Authenticator) bool {
+	switch auth.(type) {
+	case *keyAuth, *basicAuth, *cookieAuth:
+		return auth == c.authenticator()
+	}
+	return false
 }
 
 // reauthenticate asks auth, if it is a [Reauthenticator], to renew the

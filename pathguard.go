@@ -168,14 +168,16 @@ func cleanPath(path string) (p, rawQuery string, err error) {
 		return "", "", fmt.Errorf("%w: must be relative to the base URL, not an absolute URL", ErrInvalidPath)
 	}
 	path = strings.TrimPrefix(path, "/")
-	if _, uerr := url.PathUnescape(path); uerr != nil {
-		return "", "", fmt.Errorf("%w: bad escape sequence", ErrInvalidPath)
-	}
-	// The same check as for redirect targets, under an empty base: no
-	// reading of the path ("%2e%2e", "..%2f", "%252e", "..%5c", "..;")
-	// may have dot segments, which a proxy could resolve out of the base.
-	if _, ok := underBase("", path); !ok {
-		return "", "", fmt.Errorf("%w: path must not contain \".\" or \"..\" segments, in any encoding, nor encoded control characters", ErrInvalidPath)
+	if !plainPath(path) {
+		if _, uerr := url.PathUnescape(path); uerr != nil {
+			return "", "", fmt.Errorf("%w: bad escape sequence", ErrInvalidPath)
+		}
+		// The same check as for redirect targets, under an empty base: no
+		// reading of the path ("%2e%2e", "..%2f", "%252e", "..%5c", "..;")
+		// may have dot segments, which a proxy could resolve out of the base.
+		if _, ok := underBase("", path); !ok {
+			return "", "", fmt.Errorf("%w: path must not contain \".\" or \"..\" segments, in any encoding, nor encoded control characters", ErrInvalidPath)
+		}
 	}
 	// What url.Parse still refuses once the checks above passed is a colon
 	// in the first segment ("1a:b", ":x"): only then is it asked, so that
@@ -186,6 +188,20 @@ func cleanPath(path string) (p, rawQuery string, err error) {
 		}
 	}
 	return path, rawQuery, nil
+}
+
+// plainPath reports whether p is printable ASCII without "%", ";", `\` or
+// ".": every reading of it (decoded, with backslashes as separators, ";"
+// parameters dropped) is p itself, and p has no dot segment, so underBase
+// accepts it and cleanPath need not decode it. Most API paths are plain.
+func plainPath(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c <= ' ' || c >= 0x7f, c == '%', c == ';', c == '\\', c == '.':
+			return false
+		}
+	}
+	return true
 }
 
 // joinPath builds an endpoint path from fixed parts and path parameters;

@@ -378,3 +378,24 @@ func removeDotSegments(p string) string {
 	}
 	return "/" + strings.Join(out, "/")
 }
+
+// FuzzPlainPath: a path cleanPath takes as plain, without decoding it, is
+// one the full check (url.PathUnescape, then underBase) accepts, with
+// every reading of it under the base.
+func FuzzPlainPath(f *testing.F) {
+	for _, p := range append(escapesBasePath, "api/v1/series", "a/b-c_d~e/F0:9", "a b", "x/.", "..", "a;b", "a%2fb", "é") {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if !plainPath(p) {
+			return
+		}
+		if _, err := url.PathUnescape(p); err != nil {
+			t.Fatalf("%q is plain, but PathUnescape fails: %v", p, err)
+		}
+		if _, ok := underBase("", p); !ok {
+			t.Fatalf("%q is plain, but underBase refuses it", p)
+		}
+		checkAllReadingsUnder(t, "/komga/"+p, "/komga/")
+	})
+}
