@@ -50,6 +50,8 @@ type call struct {
 	retry      bool // safe to repeat (set from the method, or by the operation)
 	noRedirect bool // follow no redirect at all; a 3xx is then the answer
 	noReauth   bool
+	once       bool // one attempt, sent without the retry layer (sendonce.go)
+	rreq       retryablehttp.Request
 
 	// onResponse sees a successful answer before its body is decoded.
 	onResponse func(resp *http.Response) error
@@ -180,13 +182,42 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 
 // newRequest builds the retryable request for a call.
 func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Request, error) {
-	if !cl.retry {
-		ctx = context.WithValue(ctx, keyNoRetry, true)
-	}
 	if cl.noRedirect {
 		ctx = context.WithValue(ctx, keyNoRedirect, true)
 	}
 	u := requestURL(c.baseURL, cl.path, cl.query)
+	var req *retryablehttp.Request
+	var err error
+	if cl.once = cl.rbody == nil && (!cl.retry || c.rc.RetryMax == 0); cl.once {
+		req, err = c.newOnceRequest(ctx, cl, u)
+	} else {
+		req, err = c.newRetryableRequest(ctx, cl, u)
+	}
+	if err != nil {
+		return nil, err
+	}
+	h := req.Header
+	for k, v := range c.headers {
+		h[k] = v[:len(v):len(v)] // shared, but an append can never write into it
+	}
+	switch cl.ctype {
+	case "":
+	case jsonContentType[0]:
+		h["Content-Type"] = jsonContentType // shared, as c.headers' values are
+	default:
+		h["Content-Type"] = []string{cl.ctype}
+	}
+	for k, v := range cl.header {
+		h[k] = v
+	}
+	return req, nil
+}
+
+// newRetryableRequest builds the request of a call the retry layer sends.
+func (c *Client) newRetryableRequest(ctx context.Context, cl *call, u string) (*retryablehttp.Request, error) {
+	if !cl.retry {
+		ctx = context.WithValue(ctx, keyNoRetry, true)
+	}
 	var body any
 	if cl.bodyAny != nil {
 		body = cl.bodyAny
@@ -208,26 +239,18 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Reque
 			req.ContentLength = -1 // 0 with a body would make net/http probe it by reading
 		}
 	}
-	h := req.Header
-	for k, v := range c.headers {
-		h[k] = v[:len(v):len(v)] // shared, but an append can never write into it
-	}
-	switch cl.ctype {
-	case "":
-	case jsonContentType[0]:
-		h["Content-Type"] = jsonContentType // shared, as c.headers' values are
-	default:
-		h["Content-Type"] = []string{cl.ctype}
-	}
-	for k, v := range cl.header {
-		h[k] = v
-	}
 	return req, nil
 }
 
 // do runs one request through the retry layer and checks the answer.
 func (c *Client) do(req *retryablehttp.Request, cl *call) error {
-	resp, err := c.rc.Do(req)
+	var resp *http.Response
+	var err error
+	if cl.once {
+		resp, err = c.sendOnce(req.Request)
+	} else {
+		resp, err = c.rc.Do(req)
+	}
 	if err != nil {
 		if resp != nil {
 			drainClose(resp.Body)

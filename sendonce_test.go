@@ -1,0 +1,171 @@
+package authclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// onceServer records what each request carried and answers: a 307 from
+// /moved to /new (the body is to be sent again), a 400 on /bad, else 201
+// with a JSON object.
+func onceServer(t *testing.T) (*httptest.Server, func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s %s ct=%q key=%q len=%d body=%s",
+			r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Header.Get("X-API-Key"), r.ContentLength, body))
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/moved":
+			http.Redirect(w, r, "/new", http.StatusTemporaryRedirect)
+		case "/bad":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"status":400,"error":"Bad Request","message":"name: must not be blank"}`)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"id":"c1"}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		s := seen
+		seen = nil
+		return s
+	}
+}
+
+// TestOneAttemptCallsLikeRetriedOnes: a call that makes one attempt (a
+// POST, or any call WithMaxRetries(0)) is sent without the retry layer;
+// the server sees the same requests, the caller gets the same result or
+// error and the log the same lines as for a call through the layer (a
+// PUT), redirects that resend the body included.
+func TestOneAttemptCallsLikeRetriedOnes(t *testing.T) {
+	t.Parallel()
+	srv, seen := onceServer(t)
+	var logs strings.Builder
+	var mu sync.Mutex
+	c := newTestClient(t, Komga, srv.URL, WithAPIKey("ONCE-KEY-1"), WithLogger(newTestLogger(&logs, &mu)))
+	noRetry := newTestClient(t, Komga, srv.URL, WithAPIKey("ONCE-KEY-1"), WithMaxRetries(0), WithLogger(newTestLogger(&logs, &mu)))
+	takeLogs := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		s := logs.String()
+		logs.Reset()
+		return strings.NewReplacer("POST", "M", "PUT", "M", "GET", "M").Replace(stripLogTimes(s))
+	}
+	type result struct {
+		seen []string
+		out  map[string]string
+		err  string
+		logs string
+	}
+	call := func(c *Client, method, path string, in any) result {
+		var out map[string]string
+		err := c.Do(t.Context(), method, path, in, &out, Header("X-Call", "one"))
+		return result{seen: seen(), out: out, err: strings.NewReplacer("POST", "M", "PUT", "M", "GET", "M").Replace(fmt.Sprint(err)), logs: takeLogs()}
+	}
+	for _, tc := range []struct {
+		path string
+		in   any
+	}{
+		{"collections?x=1", []byte(`{"name":"a"}`)},
+		{"collections", map[string]string{"name": "b"}},
+		{"collections", nil},
+		{"moved", []byte(`{"name":"again"}`)},
+		{"bad", []byte(`{"name":""}`)},
+	} {
+		layer := call(c, http.MethodPut, tc.path, tc.in)
+		once := call(c, http.MethodPost, tc.path, tc.in)
+		assert.Equal(t, layer, once, "%s: POST (one attempt) and PUT (retry layer)", tc.path)
+		if tc.in == nil {
+			get := call(noRetry, http.MethodGet, tc.path, nil)
+			assert.Equal(t, layer, get, "%s: GET WithMaxRetries(0)", tc.path)
+		}
+	}
+}
+
+// stripLogTimes drops slog's time=… attribute from each line.
+func stripLogTimes(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "time=") {
+			if _, rest, ok := strings.Cut(l, " "); ok {
+				lines[i] = rest
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestOneAttemptCanceledWhileAnswered: the caller's context ends after the
+// server got the request and before the client read the answer; the call
+// fails with the context's error, as through the retry layer.
+func TestOneAttemptCanceledWhileAnswered(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cancel() // before the answer is written: the client sees it done
+		w.WriteHeader(http.StatusCreated)
+	}))
+	t.Cleanup(srv.Close)
+	c := newTestClient(t, Komga, srv.URL, WithAPIKey("ONCE-KEY-2"))
+	err := c.Do(ctx, http.MethodPost, "collections", []byte(`{}`), nil)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, context.Canceled), "got %v", err)
+	var te *TransportError
+	assert.True(t, errors.As(err, &te), "got %T", err)
+}
+
+// TestOneAttemptCostsLess: a POST of a []byte body makes at least 2
+// allocations fewer than a PUT of it, which goes through the retry layer
+// (its request and two body closures, less the GetBody closure
+// http.NewRequest makes; a POST through the layer would also carry the
+// no-retry marker).
+func TestOneAttemptCostsLess(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	c := newTestClient(t, Komga, "http://komga.test", WithAPIKey("ONCE-KEY-3"),
+		WithHTTPClient(&http.Client{Transport: answerTransport{}}))
+	body := []byte(`{"name":"a"}`)
+	ctx := context.Background()
+	per := func(method string) float64 {
+		return testing.AllocsPerRun(200, func() {
+			if err := c.Do(ctx, method, "collections", body, nil); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	put, post := per(http.MethodPut), per(http.MethodPost)
+	t.Logf("PUT (retry layer) %.0f allocs, POST (one attempt) %.0f", put, post)
+	assert.LessOrEqual(t, post, put-2)
+}
+
+// answerTransport answers every request with an empty 201, in memory.
+type answerTransport struct{}
+
+func (answerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	return &http.Response{StatusCode: http.StatusCreated, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
