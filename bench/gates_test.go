@@ -97,15 +97,24 @@ func TestGateAllocs(t *testing.T) {
 		slack    float64 // SDK allocs/op may exceed raw by at most this; < 0: report only
 		maxBytes float64 // SDK B/op may exceed raw by at most this
 	}{
-		// The performance issue's goals: GetSmall ≤ raw + 4 allocations and
-		// + 600 B; every typed error ≤ raw + 7; GetQuery ≤ raw + 12.
-		{scGetSmall, 4, 600},
-		{scPostJSON, 7, maxExtraBytes},
-		{scGetQuery, 12, maxExtraBytes}, // go-querystring's reflection is part of the SDK's price
-		{scError401, 7, maxExtraBytes},
-		{gateError(http.StatusForbidden, "Forbidden"), 7, maxExtraBytes},
-		{gateError(http.StatusNotFound, "Not Found"), 7, maxExtraBytes},
-		{gateError(http.StatusTooManyRequests, "Too Many Requests"), 7, maxExtraBytes}, // retried by both, same number of attempts
+		// The performance issue's goals were GetSmall ≤ raw + 4
+		// allocations and + 600 B, every typed error ≤ raw + 7, GetQuery
+		// ≤ raw + 12. The SDK now does better than raw on all of them (a
+		// JSON answer decoded from a pooled buffer, error bodies walked
+		// without reflection, Query structs encoded from a plan cached per
+		// type), and the gates hold it there: no more allocations than raw,
+		// and no more bytes where it allocates fewer.
+		{scGetSmall, 0, 0},
+		{scPostJSON, 0, 0},
+		{scGetQuery, 0, 0},
+		{scError401, 0, 128},
+		{gateError(http.StatusForbidden, "Forbidden"), 0, 128},
+		{gateError(http.StatusNotFound, "Not Found"), 0, 128},
+		{gateError(http.StatusTooManyRequests, "Too Many Requests"), 0, 512}, // retried by both, same number of attempts
+		// One attempt, sent without the retry layer; what it allocates
+		// above raw is the per-attempt timer's context on a transport
+		// the caller brought.
+		{scPost1MiB, 1, 512},
 	} {
 		t.Run(g.sc.name, func(t *testing.T) {
 			raw := allocsPerCall(t, g.sc, "raw")
@@ -270,8 +279,8 @@ func TestContestantsAgree(t *testing.T) {
 // own and costs no allocation: the context timer's (net/http registers a
 // child context on it, about 3 allocations) is gone. Measured here (the
 // own transport is a clone of http.DefaultTransport, raw's the fixture's):
-// GetSmall raw + 2, Error401 raw + 1; the slack leaves 1 allocation of
-// room, less than the context timer's 3.
+// GetSmall and Error401 raw − 3; the gate, raw − 1, leaves 2 allocations
+// of room, less than the context timer's 3.
 func TestGateOwnedTransportAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under -race")
@@ -279,7 +288,7 @@ func TestGateOwnedTransportAllocs(t *testing.T) {
 	for _, g := range []struct {
 		sc    *scenario
 		slack float64
-	}{{scGetSmall, 3}, {scError401, 2}} {
+	}{{scGetSmall, -1}, {scError401, -1}} {
 		sc, slack := g.sc, g.slack
 		t.Run(sc.name, func(t *testing.T) {
 			per := func(ct contestant) float64 {

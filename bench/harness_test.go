@@ -249,6 +249,15 @@ var contestants = []contestant{
 	{name: "sdk-noretry", new: func(tb testing.TB, f *fixture, sc *scenario) client {
 		return newSDK(tb, f, sc, authclient.WithAPIKey(apiKey), authclient.WithMaxRetries(0))
 	}},
+	// sdk-notimer is sdk with WithTimeout(0): no timer on the attempt's
+	// context. That is the path of every attempt on the transport the SDK
+	// builds itself, which bounds attempts with its own timeouts (see
+	// sdkOwned), so in memory it shows the SDK's price on its own
+	// transport; sdk minus sdk-notimer is the per-attempt timer a
+	// transport the caller brings needs.
+	{name: "sdk-notimer", retries: true, new: func(tb testing.TB, f *fixture, sc *scenario) client {
+		return newSDK(tb, f, sc, authclient.WithAPIKey(apiKey), authclient.WithTimeout(0))
+	}},
 	{name: "sdk-session", retries: true, new: func(tb testing.TB, f *fixture, sc *scenario) client {
 		return newSDK(tb, f, sc, authclient.WithAuthenticator(authclient.SessionCookie(authclient.Komga, sessionValue)))
 	}},

@@ -17,7 +17,7 @@ import (
 
 var (
 	recordRun   = flag.Bool("record", false, "TestRecordRun: measure every contestant and rewrite testdata/run.txt and README.md's table")
-	recordRound = flag.Int("record-rounds", 41, "TestRecordRun: interleaved rounds per scenario and mode")
+	recordRound = flag.Int("record-rounds", 21, "TestRecordRun: interleaved rounds per scenario and mode")
 )
 
 // recordScenarios are the scenarios of the run file and the README table.
@@ -28,18 +28,21 @@ var recordScenarios = []*scenario{scGetSmall, scGetQuery, scPostJSON, scError401
 // testing.AllocsPerRun and MemStats.TotalAlloc over 500 calls) and CPU time
 // per call in both modes (getrusage, interleaved rounds, median ratio to
 // raw), then writes testdata/run.txt and the README table. It only runs
-// with -record (about a minute on 2 cores):
+// with -record (about two minutes on 2 cores):
 //
 //	go test -run '^TestRecordRun$' -record -count=1 .
 func TestRecordRun(t *testing.T) {
 	if !*recordRun {
-		t.Skip("measures for about a minute; run with -record")
+		t.Skip("measures for about two minutes; run with -record")
 	}
 	if raceEnabled {
 		t.Skip("allocation counts and CPU time are not meaningful under -race")
 	}
 	cts := allContestants()
-	plan := cpuPlan{rounds: *recordRound, batch: 12 * time.Millisecond}
+	// Batches of 40 ms: one GC cycle comes every 1,000 to 2,000 calls
+	// here, and a batch of a few hundred calls that gets one and a batch
+	// that does not would differ by more than the contestants do.
+	plan := cpuPlan{rounds: *recordRound, batch: time.Second / 25}
 	r := &run{comments: []string{
 		"authclient bench run, written by: go test -run '^TestRecordRun$' -record -count=1 .",
 		fmt.Sprintf("%s, %s/%s, GOMAXPROCS=%d, %s", time.Now().UTC().Format("2006-01-02"), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), cpuModel()),
