@@ -15,9 +15,10 @@ import (
 	"github.com/selfhost-sdk/authclient"
 )
 
-// TestAttemptTimersReused: the per-attempt timers are recycled once
-// stopped, so the class "a timer armed again for another attempt" must
-// never reach an earlier one. A stream whose headers came in time (its
+// TestAttemptTimersReused: what bounds an attempt on a caller's transport
+// is recycled once the attempt got its headers (a slot of the transport's
+// attempt watch, or, beyond its slots, a pooled timer), so the class "a
+// timer armed again for another attempt" must never reach an earlier one. A stream whose headers came in time (its
 // timer stopped and recycled) keeps its body while later attempts time
 // out with recycled timers; every timed-out attempt is a timeout error;
 // quick calls in between succeed. The server holds answers on channels:

@@ -308,6 +308,9 @@ func (c *Client) newHTTPClient(o options) (*http.Client, error) {
 		return nil, err
 	}
 	c.tr = &transport{base: wrapped, pool: base, origin: originOf(c.base), timeout: timeout, bounded: bounded}
+	if timeout > 0 && !bounded {
+		c.tr.watch = newAttemptWatch(timeout)
+	}
 	return &http.Client{
 		Transport:     c.tr,
 		CheckRedirect: c.checkRedirect,

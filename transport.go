@@ -96,6 +96,10 @@ type transport struct {
 	// enforces timeout itself (boundByTransport); no context timer then.
 	bounded bool
 
+	// watch bounds the attempts when the context timer is needed (not
+	// bounded): one timer for all of them (attemptwatch.go).
+	watch *attemptWatch
+
 	// afterFunc, if set, replaces time.AfterFunc for the per-attempt
 	// timer and returns its Stop (tests: a timer the test fires).
 	afterFunc func(d time.Duration, f func()) (stop func() bool)
@@ -132,6 +136,9 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		stop := t.afterFunc(t.timeout, func() { cancel(errAttemptTimeout) })
 		resp, err = t.base.RoundTrip(req.WithContext(ctx))
 		fired = !stop()
+	} else if k, gen := t.watch.watch(cancel); k >= 0 {
+		resp, err = t.base.RoundTrip(req.WithContext(ctx))
+		fired = !t.watch.done(k, gen)
 	} else {
 		at := attemptTimers.Get().(*attemptTimer)
 		at.cancel = cancel
@@ -166,7 +173,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-// attemptTimer is a per-attempt timer that outlives its attempt: a timer
+// attemptTimer is the timer of an attempt the watch has no slot for, and
+// outlives its attempt: a timer
 // stopped before it fired (the attempt got its headers in time) goes back
 // to attemptTimers and is re-armed with Reset by a later attempt, so an
 // attempt allocates neither a timer nor the function it runs. One that
