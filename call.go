@@ -70,9 +70,8 @@ type call struct {
 	page pageOptions // PageSize; only Paginate reads it
 }
 
-// jsonContentType is the Content-Type of JSON bodies, one slice for all
-// requests: its capacity is its length, so an append never writes into it.
-var jsonContentType = []string{"application/json"}[:1:1]
+// jsonType is the Content-Type of the JSON bodies the client encodes.
+const jsonType = "application/json"
 
 func newCall(method, path string) *call {
 	return &call{method: method, path: path, retry: idempotent(method)}
@@ -105,7 +104,7 @@ func (cl *call) jsonBody(v any) error {
 		}
 		cl.body = data
 	}
-	cl.ctype = "application/json"
+	cl.ctype = jsonType
 	return nil
 }
 
@@ -202,8 +201,8 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Reque
 	}
 	switch cl.ctype {
 	case "":
-	case jsonContentType[0]:
-		h["Content-Type"] = jsonContentType // shared, as c.headers' values are
+	case jsonType:
+		h["Content-Type"] = c.jsonContentType // shared, as c.headers' values are
 	default:
 		h["Content-Type"] = []string{cl.ctype}
 	}

@@ -47,8 +47,12 @@ type Client struct {
 
 	auth    atomic.Pointer[authRef]
 	headers http.Header // sent on every request; never mutated after New
-	logger  *slog.Logger
-	now     func() time.Time
+	// jsonContentType is the Content-Type value of JSON bodies, one slice
+	// for all of the client's requests, as headers' values are: its
+	// capacity is its length, so an append never writes into it.
+	jsonContentType []string
+	logger          *slog.Logger
+	now             func() time.Time
 
 	retryAfterCap time.Duration
 	secrets       secretSet
@@ -165,16 +169,17 @@ func New(server Server, baseURL string, opts ...Option) (*Client, error) {
 		}
 	}
 	c := &Client{
-		spec:          spec,
-		base:          base,
-		baseURL:       base.String(),
-		basePath:      base.EscapedPath(),
-		logger:        o.logger,
-		now:           o.now,
-		retryAfterCap: o.retryAfterCap,
-		headers:       http.Header{},
-		rememberMe:    o.rememberMe,
-		sessionHook:   o.sessionHook,
+		spec:            spec,
+		base:            base,
+		baseURL:         base.String(),
+		basePath:        base.EscapedPath(),
+		logger:          o.logger,
+		now:             o.now,
+		retryAfterCap:   o.retryAfterCap,
+		headers:         http.Header{},
+		jsonContentType: []string{jsonType}[:1:1],
+		rememberMe:      o.rememberMe,
+		sessionHook:     o.sessionHook,
 	}
 	c.headers.Set("User-Agent", o.userAgent)
 	c.headers.Set("Accept", "application/json")
