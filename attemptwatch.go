@@ -11,7 +11,7 @@ import (
 // timer (on a transport the caller brought) with one runtime timer for all
 // of them, instead of one armed and stopped per attempt. Arming a timer
 // that is the earliest of its P's wakes the network poller, a system call
-// and a thread woken on another core: on a 600-byte GET in memory that was
+// and a thread woken on another core: on a call in memory (Post1MiB) that was
 // a microsecond of CPU time, most of what the timer cost.
 //
 // Every attempt of a transport has the same timeout, so an attempt that
