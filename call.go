@@ -179,7 +179,8 @@ func (c *Client) send(ctx context.Context, cl *call) error {
 	}
 }
 
-// newRequest builds the retryable request for a call.
+// newRequest builds a call's request: for the retry layer, or for
+// sendOnce (sendonce.go) when the call makes one attempt.
 func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Request, error) {
 	if cl.noRedirect {
 		ctx = context.WithValue(ctx, keyNoRedirect, true)
@@ -193,7 +194,7 @@ func (c *Client) newRequest(ctx context.Context, cl *call) (*retryablehttp.Reque
 		req, err = c.newRetryableRequest(ctx, cl, u)
 	}
 	if err != nil {
-		return nil, err
+		return nil, &ConfigError{Setting: "request", Problem: "cannot build " + cl.method + " " + redactString(u), Err: err}
 	}
 	h := req.Header
 	for k, v := range c.headers {
@@ -229,7 +230,7 @@ func (c *Client) newRetryableRequest(ctx context.Context, cl *call, u string) (*
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, cl.method, u, body)
 	if err != nil {
-		return nil, &ConfigError{Setting: "request", Problem: "cannot build " + cl.method + " " + redactString(u), Err: err}
+		return nil, err
 	}
 	if cl.rbody != nil && cl.rbody.building {
 		cl.rbody.building = false           // from now on each call of the ReaderFunc is an attempt

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"slices"
-	"sync"
 )
 
 // maxPooledJSON is the largest answer decodeJSON reads into a pooled
@@ -33,14 +32,14 @@ func decodeJSON(r io.Reader, length int64, out any) error {
 	if length == 0 || length > maxPooledJSON {
 		return json.NewDecoder(r).Decode(out)
 	}
-	bp := jsonBufs.Get().(*[]byte)
-	defer jsonBufs.Put(bp)
-	buf := *bp
+	bp := bodyBufs.Get().(*[]byte)
+	defer bodyBufs.Put(bp)
+	buf := (*bp)[:0]
 	if length > 0 {
 		buf = slices.Grow(buf, int(length)+1) // +1: room for the read that sees the end
 	}
 	buf, err := readUpTo(r, buf, maxPooledJSON)
-	*bp = buf[:0]
+	*bp = buf[:cap(buf)]
 	var rest io.Reader // what follows buf
 	switch err {
 	case io.EOF:
@@ -73,8 +72,6 @@ func readUpTo(r io.Reader, buf []byte, limit int) ([]byte, error) {
 	}
 	return buf, nil
 }
-
-var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
 // eofReader is an io.Reader at its end.
 type eofReader struct{}

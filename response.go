@@ -48,20 +48,9 @@ func (c *Client) checkResponse(resp *http.Response, req *http.Request) *Error {
 // allocation, where io.ReadAll of an io.LimitReader makes two or more. A
 // read error ends the body where it broke off.
 func readErrorBody(r io.Reader) []byte {
-	bp := drainBufs.Get().(*[]byte)
-	defer drainBufs.Put(bp)
-	buf := (*bp)[:0]
-	for len(buf) < maxErrorBody {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)] // grow the pooled buffer
-		}
-		room := min(cap(buf), maxErrorBody)
-		n, err := r.Read(buf[len(buf):room])
-		buf = buf[:len(buf)+n]
-		if err != nil {
-			break
-		}
-	}
+	bp := bodyBufs.Get().(*[]byte)
+	defer bodyBufs.Put(bp)
+	buf, _ := readUpTo(r, (*bp)[:0], maxErrorBody)
 	*bp = buf[:cap(buf)] // drainClose reads into the whole slice
 	if len(buf) == 0 {
 		return []byte{}
@@ -74,7 +63,7 @@ func readErrorBody(r io.Reader) []byte {
 // unread after decoding), then closes it. Past the limit, closing the
 // connection is cheaper than reading on.
 func drainClose(body io.ReadCloser) {
-	bp := drainBufs.Get().(*[]byte)
+	bp := bodyBufs.Get().(*[]byte)
 	for n, reads := 0, 0; n < maxDrain && reads < 1024; reads++ {
 		k, err := body.Read(*bp)
 		n += k
@@ -82,8 +71,11 @@ func drainClose(body io.ReadCloser) {
 			break
 		}
 	}
-	drainBufs.Put(bp)
+	bodyBufs.Put(bp)
 	_ = body.Close()
 }
 
-var drainBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}
+// bodyBufs are the buffers bodies are read into: drained (the whole
+// slice), error bodies and JSON answers (from the start, growing). A
+// buffer is put back at its full length.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 4<<10); return &b }}

@@ -28,7 +28,7 @@ func (c *Client) newOnceRequest(ctx context.Context, cl *call, u string) (*retry
 	}
 	hreq, err := http.NewRequestWithContext(ctx, cl.method, u, body)
 	if err != nil {
-		return nil, &ConfigError{Setting: "request", Problem: "cannot build " + cl.method + " " + redactString(u), Err: err}
+		return nil, err
 	}
 	cl.rreq = retryablehttp.Request{Request: hreq}
 	return &cl.rreq, nil
