@@ -247,7 +247,7 @@ func (c *Client) do(req *retryablehttp.Request, cl *call) error {
 	var resp *http.Response
 	var err error
 	if cl.once {
-		resp, err = c.sendOnce(req.Request)
+		resp, err = c.sendOnce(req.Request, cl)
 	} else {
 		resp, err = c.rc.Do(req)
 	}

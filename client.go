@@ -44,6 +44,9 @@ type Client struct {
 	hc *http.Client
 	rc *retryablehttp.Client
 	tr *transport // hc's Transport
+	// viaClientDo: tests only; every one-attempt call goes through hc.Do,
+	// none to the transport directly (sendonce.go).
+	viaClientDo bool
 
 	auth    atomic.Pointer[authRef]
 	headers http.Header // sent on every request; never mutated after New

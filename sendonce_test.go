@@ -2,6 +2,7 @@ package authclient
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -168,4 +169,148 @@ func (answerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		r.Body.Close()
 	}
 	return &http.Response{StatusCode: http.StatusCreated, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
+}
+
+// TestUnfollowedCallsLikeClientDo: a one-attempt call none of whose
+// redirects can be followed (a POST, PATCH or DELETE, or a call that takes
+// redirects as answers) goes to the transport directly; for every kind of
+// answer (each redirect status with a Location that parses, one that does
+// not, none; an error; a transport error, the plain-HTTP answer to TLS, a
+// transport that answers nothing) the server sees, the caller gets and
+// the log says the same as through http.Client.Do.
+func TestUnfollowedCallsLikeClientDo(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("%s %s %s ct=%q len=%d body=%s", r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"), r.ContentLength, body))
+		mu.Unlock()
+		redirect := func(code int, loc string) {
+			if loc != "" {
+				w.Header()["Location"] = []string{loc} // as it is: http.Redirect would clean it
+			}
+			w.WriteHeader(code)
+		}
+		switch r.URL.Path {
+		case "/found":
+			redirect(http.StatusFound, "/new")
+		case "/moved":
+			redirect(http.StatusMovedPermanently, "new")
+		case "/seeother":
+			redirect(http.StatusSeeOther, "/new?x=1")
+		case "/noloc":
+			redirect(http.StatusSeeOther, "")
+		case "/temp":
+			redirect(http.StatusTemporaryRedirect, "/new")
+		case "/perm":
+			redirect(http.StatusPermanentRedirect, "/new")
+		case "/multiple":
+			redirect(http.StatusMultipleChoices, "/new")
+		case "/badloc":
+			redirect(http.StatusFound, "/%zz")
+		case "/badloc307":
+			redirect(http.StatusTemporaryRedirect, "http://[::1")
+		case "/away":
+			redirect(http.StatusFound, "http://other.example/x")
+		case "/login":
+			redirect(http.StatusFound, "/login")
+		case "/bad":
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"status":400,"message":"name: must not be blank"}`)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusCreated)
+			io.WriteString(w, `{"id":"c1"}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	takeSeen := func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		s := seen
+		seen = nil
+		return s
+	}
+	var logs strings.Builder
+	var logMu sync.Mutex
+	takeLogs := func() string {
+		logMu.Lock()
+		defer logMu.Unlock()
+		s := logs.String()
+		logs.Reset()
+		return stripLogTimes(s)
+	}
+	// broken answers for some paths without asking the server.
+	broken := func(next http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			switch r.URL.Path {
+			case "/tls":
+				return nil, tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake", RecordHeader: [5]byte{'H', 'T', 'T', 'P', '/'}}
+			case "/tlsother":
+				return nil, tls.RecordHeaderError{Msg: "unsupported SSLv2 handshake received", RecordHeader: [5]byte{0x80, 1, 2, 3, 4}}
+			case "/down":
+				return nil, errors.New("connection went away")
+			case "/nothing":
+				return nil, nil
+			case "/both":
+				return &http.Response{StatusCode: http.StatusOK, Body: http.NoBody}, errors.New("and an error")
+			}
+			return next.RoundTrip(r)
+		})
+	}
+	opts := []Option{WithAPIKey("DIRECT-KEY-1"), WithMiddleware(broken), WithLogger(newTestLogger(&logs, &logMu))}
+	direct := newTestClient(t, Komga, srv.URL, opts...)
+	viaDo := newTestClient(t, Komga, srv.URL, opts...)
+	viaDo.viaClientDo = true
+	directNoRetry := newTestClient(t, Komga, srv.URL, append(opts, WithMaxRetries(0))...)
+	viaDoNoRetry := newTestClient(t, Komga, srv.URL, append(opts, WithMaxRetries(0))...)
+	viaDoNoRetry.viaClientDo = true
+
+	type result struct {
+		Seen     []string
+		Out      map[string]string
+		Err      string
+		Kinds    []bool
+		Status   int
+		Location string
+		Logs     string
+	}
+	run := func(c *Client, method, path string, in any, opts ...CallOption) result {
+		var out map[string]string
+		var meta Meta
+		err := c.Do(t.Context(), method, path, in, &out, append(opts, ResponseMeta(&meta))...)
+		var kinds []bool
+		for _, k := range []error{ErrRedirect, ErrUnauthorized, ErrUnexpectedServer, http.ErrSchemeMismatch} {
+			kinds = append(kinds, errors.Is(err, k))
+		}
+		var te *TransportError
+		kinds = append(kinds, errors.As(err, &te))
+		return result{Seen: takeSeen(), Out: out, Err: fmt.Sprint(err), Kinds: kinds, Status: meta.StatusCode,
+			Location: meta.Header.Get("Location"), Logs: takeLogs()}
+	}
+	paths := []string{"ok?x=1", "bad", "found", "moved", "seeother", "noloc", "temp", "perm", "multiple", "badloc", "badloc307",
+		"away", "login", "tls", "tlsother", "down", "nothing", "both"}
+	for _, path := range paths {
+		for _, tc := range []struct {
+			name          string
+			direct, viaDo *Client
+			method        string
+			in            any
+			opts          []CallOption
+		}{
+			{"POST []byte", direct, viaDo, http.MethodPost, []byte(`{"name":"a"}`), nil},
+			{"POST none", direct, viaDo, http.MethodPost, nil, nil},
+			{"PATCH JSON", direct, viaDo, http.MethodPatch, map[string]string{"name": "b"}, nil},
+			{"DELETE WithMaxRetries(0)", directNoRetry, viaDoNoRetry, http.MethodDelete, nil, nil},
+			{"GET NoRedirect WithMaxRetries(0)", directNoRetry, viaDoNoRetry, http.MethodGet, nil, []CallOption{NoRedirect()}},
+			{"GET WithMaxRetries(0)", directNoRetry, viaDoNoRetry, http.MethodGet, nil, nil},
+		} {
+			want := run(tc.viaDo, tc.method, path, tc.in, tc.opts...)
+			got := run(tc.direct, tc.method, path, tc.in, tc.opts...)
+			assert.Equal(t, want, got, "%s %s: directly and through http.Client.Do", tc.name, path)
+		}
+	}
 }
