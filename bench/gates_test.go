@@ -94,7 +94,7 @@ func TestGateAllocs(t *testing.T) {
 	}
 	for _, g := range []struct {
 		sc       *scenario
-		slack    float64 // SDK allocs/op may exceed raw by at most this; < 0: report only
+		slack    float64 // SDK allocs/op are at most raw's + slack (< 0: that many fewer)
 		maxBytes float64 // SDK B/op may exceed raw by at most this
 	}{
 		// The performance issue's goals were GetSmall ≤ raw + 4
@@ -105,16 +105,20 @@ func TestGateAllocs(t *testing.T) {
 		// type), and the gates hold it there: no more allocations than raw,
 		// and no more bytes where it allocates fewer.
 		{scGetSmall, 0, 0},
-		{scPostJSON, 0, 0},
+		// A POST goes to the transport directly, not through
+		// http.Client.Do, which raw pays for (sendonce.go): 6 allocations
+		// fewer than raw on Post1MiB, 11 on PostJSON. The gates leave 1
+		// and 2 of them as room.
+		{scPostJSON, -9, 0},
 		{scGetQuery, 0, 0},
 		{scError401, 0, 128},
 		{gateError(http.StatusForbidden, "Forbidden"), 0, 128},
 		{gateError(http.StatusNotFound, "Not Found"), 0, 128},
 		{gateError(http.StatusTooManyRequests, "Too Many Requests"), 0, 512}, // retried by both, same number of attempts
-		// One attempt, sent without the retry layer; what it allocates
-		// above raw is the per-attempt timer's context on a transport
-		// the caller brought.
-		{scPost1MiB, 1, 512},
+		// One attempt, sent without the retry layer or http.Client.Do; the
+		// per-attempt timer's context on a transport the caller brought
+		// (3 allocations, ~400 B) is paid out of what that saves.
+		{scPost1MiB, -5, 0},
 	} {
 		t.Run(g.sc.name, func(t *testing.T) {
 			raw := allocsPerCall(t, g.sc, "raw")
@@ -124,9 +128,9 @@ func TestGateAllocs(t *testing.T) {
 			diff := sdk - raw
 			t.Logf("%s/inmem: raw %.0f allocs/op %.0f B/op, sdk %.0f allocs/op %.0f B/op: sdk-raw %+.0f allocs/op %+.0f B/op",
 				g.sc.name, raw, rawB, sdk, sdkB, diff, sdkB-rawB)
-			if g.slack >= 0 && diff > g.slack {
-				t.Errorf("%s/inmem: the SDK makes %.0f allocations per call more than raw net/http (%.0f vs %.0f); the gate is %.0f",
-					g.sc.name, diff, sdk, raw, g.slack)
+			if diff > g.slack {
+				t.Errorf("%s/inmem: the SDK makes %.0f allocations per call, raw net/http %.0f (%+.0f); the gate is raw %+.0f",
+					g.sc.name, sdk, raw, diff, g.slack)
 			}
 			if sdkB-rawB > g.maxBytes {
 				t.Errorf("%s/inmem: the SDK allocates %.0f B per call more than raw net/http (%.0f vs %.0f); the gate is %.0f",
