@@ -18,8 +18,8 @@ import (
 // retryablehttp.Client.Do does for a single attempt. That spares the
 // layer's request, its two body closures and the no-retry marker on the
 // context, less the GetBody closure http.NewRequest makes (net/http needs
-// it to resend the body on a 307 or 308): 3 allocations. A streamed body keeps the layer, which calls its
-// reader for each attempt.
+// it to resend the body on a 307 or 308): 3 allocations. A streamed body
+// keeps the layer, which calls its reader for each attempt.
 //
 // Of those, a call that no redirect can follow ([Client.checkRedirect]
 // follows one only for a GET or HEAD, and never for a call that takes

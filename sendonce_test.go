@@ -21,14 +21,11 @@ import (
 // with a JSON object.
 func onceServer(t *testing.T) (*httptest.Server, func() []string) {
 	t.Helper()
-	var mu sync.Mutex
-	var seen []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		seen = append(seen, fmt.Sprintf("%s %s ct=%q key=%q len=%d body=%s",
-			r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Header.Get("X-API-Key"), r.ContentLength, body))
-		mu.Unlock()
+	line := func(r *http.Request, body []byte) string {
+		return fmt.Sprintf("%s %s ct=%q key=%q len=%d body=%s",
+			r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"), r.Header.Get("X-API-Key"), r.ContentLength, body)
+	}
+	return linesServer(t, line, func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/moved":
 			http.Redirect(w, r, "/new", http.StatusTemporaryRedirect)
@@ -41,6 +38,23 @@ func onceServer(t *testing.T) (*httptest.Server, func() []string) {
 			w.WriteHeader(http.StatusCreated)
 			io.WriteString(w, `{"id":"c1"}`)
 		}
+	})
+}
+
+// linesServer is an httptest server that answers with answer, after
+// reading each request's body and noting the line that describes the
+// request and its body; take returns the lines noted since it was last
+// called.
+func linesServer(t *testing.T, line func(r *http.Request, body []byte) string, answer http.HandlerFunc) (srv *httptest.Server, take func() []string) {
+	t.Helper()
+	var mu sync.Mutex
+	var seen []string
+	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, line(r, body))
+		mu.Unlock()
+		answer(w, r)
 	}))
 	t.Cleanup(srv.Close)
 	return srv, func() []string {
@@ -180,13 +194,10 @@ func (answerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // the log says the same as through http.Client.Do.
 func TestUnfollowedCallsLikeClientDo(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var seen []string
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		seen = append(seen, fmt.Sprintf("%s %s %s ct=%q len=%d body=%s", r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"), r.ContentLength, body))
-		mu.Unlock()
+	line := func(r *http.Request, body []byte) string {
+		return fmt.Sprintf("%s %s %s ct=%q len=%d body=%s", r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"), r.ContentLength, body)
+	}
+	srv, takeSeen := linesServer(t, line, func(w http.ResponseWriter, r *http.Request) {
 		redirect := func(code int, loc string) {
 			if loc != "" {
 				w.Header()["Location"] = []string{loc} // as it is: http.Redirect would clean it
@@ -225,15 +236,7 @@ func TestUnfollowedCallsLikeClientDo(t *testing.T) {
 			w.WriteHeader(http.StatusCreated)
 			io.WriteString(w, `{"id":"c1"}`)
 		}
-	}))
-	t.Cleanup(srv.Close)
-	takeSeen := func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		s := seen
-		seen = nil
-		return s
-	}
+	})
 	var logs strings.Builder
 	var logMu sync.Mutex
 	takeLogs := func() string {

@@ -13,10 +13,12 @@ import (
 // CPU time, not wall time, decides the time comparisons: the process's
 // user+sys time from getrusage counts what the calls cost (the garbage
 // collector's work on other threads included) and not the time spent
-// waiting for a core another job holds. Rounds are interleaved (raw, sdk,
-// go-github, …, oauth2, then the other way round, oauth2, …, raw), and each round gives every contestant's
-// per-call CPU as a ratio to raw's in the same round, so a load that comes
-// and goes hits all contestants alike; the median over the rounds is kept.
+// waiting for a core another job holds. Rounds are interleaved, each
+// contestant's batch between two of raw's (raw, sdk, raw, go-github, raw,
+// …, oauth2, raw, then the other way round), and each batch gives its
+// per-call CPU as a ratio to the mean of the raw batches on either side,
+// so a load that comes and goes hits both alike; the median over the
+// rounds is kept.
 //
 // In loopback mode the in-process httptest server's CPU is counted too: it
 // does the same work for every contestant, so it dilutes the ratios towards
@@ -58,7 +60,6 @@ func measureCPU(tb testing.TB, sc *scenario, mode string, cts []contestant, plan
 		calls int // per batch
 		cpu   time.Duration
 		n     int
-		per   []float64 // per-call CPU in ns, one per round
 	}
 	rs := make([]*runner, len(cts))
 	for i, ct := range cts {
@@ -76,35 +77,44 @@ func measureCPU(tb testing.TB, sc *scenario, mode string, cts []contestant, plan
 		r.calls = max(1, int(plan.batch/per))
 		rs[i] = r
 	}
-	order := slices.Clone(rs)
-	for range plan.rounds {
-		for _, r := range order {
-			start := cpuNow(tb)
-			for range r.calls {
-				if err := sc.op(ctx, r.c); err != nil {
-					tb.Fatalf("%s/%s/%s: %v", sc.name, mode, r.name, err)
-				}
+	raw := rs[0]
+	batch := func(r *runner) float64 {
+		start := cpuNow(tb)
+		for range r.calls {
+			if err := sc.op(ctx, r.c); err != nil {
+				tb.Fatalf("%s/%s/%s: %v", sc.name, mode, r.name, err)
 			}
-			d := cpuNow(tb) - start
-			r.cpu += d
-			r.n += r.calls
-			r.per = append(r.per, float64(d)/float64(r.calls))
+		}
+		d := cpuNow(tb) - start
+		r.cpu += d
+		r.n += r.calls
+		return float64(d) / float64(r.calls)
+	}
+	// Every batch of a contestant runs between two batches of raw, and
+	// its ratio is to their mean: the machine's speed drifts (other
+	// jobs, frequency), and a reference taken a whole round away would
+	// add that drift to the ratio.
+	others := slices.Clone(rs[1:])
+	ratios := make(map[*runner][]float64, len(rs))
+	for range plan.rounds {
+		before := batch(raw)
+		for _, r := range others {
+			p := batch(r)
+			after := batch(raw)
+			if before+after > 0 {
+				ratios[r] = append(ratios[r], 2*p/(before+after))
+			}
+			before = after
 		}
 		// Alternate the order (A…Z, Z…A, …) so that whatever one batch
 		// leaves to the next (garbage to collect, cold caches) does not
 		// always fall on the same contestant.
-		slices.Reverse(order)
+		slices.Reverse(others)
 	}
 	out := make(map[string]cpuResult, len(rs))
-	raw := rs[0]
-	for _, r := range rs {
-		ratios := make([]float64, 0, len(r.per))
-		for i, p := range r.per {
-			if raw.per[i] > 0 {
-				ratios = append(ratios, p/raw.per[i])
-			}
-		}
-		out[r.name] = cpuResult{perCall: r.cpu / time.Duration(max(r.n, 1)), ratio: median(ratios)}
+	out[raw.name] = cpuResult{perCall: raw.cpu / time.Duration(max(raw.n, 1)), ratio: 1}
+	for _, r := range others {
+		out[r.name] = cpuResult{perCall: r.cpu / time.Duration(max(r.n, 1)), ratio: median(ratios[r])}
 	}
 	return out
 }
