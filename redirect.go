@@ -15,7 +15,10 @@ import (
 // proxy resolves it (another application behind the same proxy must not
 // see them; see [underBase]), and it is not a sign-in page or the server's
 // error page; at most maxRedirects of them. Anything else stops at the
-// redirect response, which checkResponse turns into an error.
+// redirect response, which checkResponse turns into an error. A call
+// this never follows a redirect of is sent without http.Client.Do
+// ([call.unfollowed]): a change here must change that too
+// (TestUnfollowedCallsLikeClientDo).
 func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects || noRedirects(req.Context()) || !c.sameOrigin(req.URL) || c.isLoginURL(req.URL) || c.isErrorURL(req.URL) {
 		return http.ErrUseLastResponse
