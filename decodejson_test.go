@@ -2,14 +2,20 @@ package authclient
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // decodeTarget is a struct out value for FuzzDecodeJSON: fields of several
@@ -49,6 +55,8 @@ func FuzzDecodeJSON(f *testing.F) {
 		`{"name":"a"} trailing`, `{"name":"a"}{"name":"b"}`, `123abc`, `123`, `"str"`, `null`, ` `, ``,
 		`{"name":1}`, `{"count":"x","name":"kept"}`, `{"name":"a"`, `[1,2,3]`, `{"name":"\u00e9\ud83d"}`,
 		"{\"name\":\"\xff\"}", `{"tags":[1,"x"]}`, `  {"any":1e400}  `, `{"sub":{"sub":{"sub":{}}}}`,
+		`{"name":"}]\"{[\\","tags":["]"]} {`, `[{"name":"a"},{"name":"b"}]x`, `{]`, `[}`, `}{`, `{"name":"a"}}`,
+		"\t\r\n {\"count\":1}\n", `{"raw":[[],{},[{}]]}]`, `{"name":"\\"}`, `{"name":"\\\""}`,
 	} {
 		for _, ending := range []byte{0, 1, 2, 3} {
 			f.Add([]byte(s), int16(len(s)), uint16(len(s)), ending)
@@ -113,5 +121,105 @@ func TestDecodeJSONReadError(t *testing.T) {
 	err = decodeJSON(io.MultiReader(strings.NewReader(`{"name":"a"}`), errReader{broken}), 40, &v)
 	if err != nil || v.Name != "a" {
 		t.Fatalf("got %v, %q", err, v.Name)
+	}
+}
+
+// TestDecodeJSONStopsAtTheValue: an answer of unknown length is read up to
+// the end of the object or array it starts with, and no further, as the
+// stream decoder reads it: brackets and escaped quotes inside strings do
+// not end it, and whatever comes next is never asked for.
+func TestDecodeJSONStopsAtTheValue(t *testing.T) {
+	for _, value := range []string{
+		`{"name":"}]\"{[\\","tags":["]","{"],"sub":{"name":"x"}}`,
+		` [{"name":"a"},{"name":"b","tags":[]}]`,
+	} {
+		for _, oneByte := range []bool{false, true} {
+			var r io.Reader = strings.NewReader(value)
+			if oneByte {
+				r = iotest.OneByteReader(r)
+			}
+			past := readerFunc(func([]byte) (int, error) {
+				t.Errorf("%q: read past the value", value)
+				return 0, io.EOF
+			})
+			want, got := new(any), new(any)
+			if err := json.Unmarshal([]byte(value), want); err != nil {
+				t.Fatal(err)
+			}
+			if err := decodeJSON(io.MultiReader(r, past), -1, got); err != nil {
+				t.Fatalf("%q: %v", value, err)
+			}
+			if !reflect.DeepEqual(want, got) {
+				t.Fatalf("%q: got %#v, want %#v", value, *got, *want)
+			}
+		}
+	}
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
+
+// decodedSignal is an out value that says when it was decoded.
+type decodedSignal struct {
+	decoded chan struct{}
+	Name    string
+}
+
+func (d *decodedSignal) UnmarshalJSON(b []byte) error {
+	var v struct{ Name string }
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	d.Name = v.Name
+	close(d.decoded)
+	return nil
+}
+
+// TestChunkedAnswerDecodedBeforeItsEnd: a chunked JSON answer is decoded
+// as soon as its value is whole, before the server ends the stream (here
+// it ends it only once the value was decoded: a client that waited for
+// the end first would never return), and the connection is then reused.
+func TestChunkedAnswerDecodedBeforeItsEnd(t *testing.T) {
+	decoded := make(chan struct{})
+	var dials atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"name":"page",`)
+		w.(http.Flusher).Flush() // chunked: no Content-Length
+		io.WriteString(w, `"tags":["}"]}`+"\n")
+		w.(http.Flusher).Flush()
+		if r.URL.Path == "/api/v1/held" {
+			select {
+			case <-decoded:
+			case <-r.Context().Done():
+			}
+		}
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c, err := New(Komga, srv.URL, WithAPIKey("k-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A client that waits for the end of the stream before it decodes
+	// fails here, after the deadline, instead of hanging the test.
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	out := &decodedSignal{decoded: decoded}
+	if err := c.Do(ctx, "GET", "api/v1/held", nil, out); err != nil || out.Name != "page" {
+		t.Fatalf("got %q, %v", out.Name, err)
+	}
+	out = &decodedSignal{decoded: make(chan struct{})}
+	if err := c.Do(t.Context(), "GET", "api/v1/again", nil, out); err != nil || out.Name != "page" {
+		t.Fatalf("got %q, %v", out.Name, err)
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("%d connections for two calls, want 1", n)
 	}
 }

@@ -50,7 +50,7 @@ func (c *Client) checkResponse(resp *http.Response, req *http.Request) *Error {
 func readErrorBody(r io.Reader) []byte {
 	bp := bodyBufs.Get().(*[]byte)
 	defer bodyBufs.Put(bp)
-	buf, _ := readUpTo(r, (*bp)[:0], maxErrorBody)
+	buf, _ := readUpTo(r, (*bp)[:0], maxErrorBody, nil)
 	*bp = buf[:cap(buf)] // drainClose reads into the whole slice
 	if len(buf) == 0 {
 		return []byte{}
