@@ -53,7 +53,9 @@ type reqBody struct {
 // attemptBody is the body of one attempt. Once closed it refuses reads.
 // For a seekable source shared between attempts (lock set) each read runs
 // under mu, so that closing waits for a read in progress and the next
-// attempt's seek never races with it.
+// attempt's seek never races with it. Any other source is read without a
+// lock: a read costs two atomic loads, so that a body streamed in many
+// small reads costs what the source costs.
 type attemptBody struct {
 	rb     *reqBody
 	r      io.Reader
@@ -61,21 +63,20 @@ type attemptBody struct {
 	lock   bool      // hold mu for the whole read (seekable shared source)
 	record bool      // a read error is the source's failure
 	mu     sync.Mutex
-	closed bool
+	closed atomic.Bool   // set under mu
 	done   chan struct{} // closed when a Form's writer has stopped; may be nil
 }
 
 func (a *attemptBody) Read(p []byte) (int, error) {
-	a.mu.Lock()
-	if a.closed {
-		a.mu.Unlock()
+	if a.lock {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+	}
+	if a.closed.Load() {
 		return 0, errBodyClosed
 	}
-	a.rb.consumed.Store(true)
-	if !a.lock {
-		a.mu.Unlock()
-	} else {
-		defer a.mu.Unlock()
+	if !a.rb.consumed.Load() {
+		a.rb.consumed.Store(true)
 	}
 	n, err := a.r.Read(p)
 	if err != nil && err != io.EOF && a.record {
@@ -86,11 +87,11 @@ func (a *attemptBody) Read(p []byte) (int, error) {
 
 func (a *attemptBody) Close() error {
 	a.mu.Lock()
-	if a.closed {
+	if a.closed.Load() {
 		a.mu.Unlock()
 		return nil
 	}
-	a.closed = true
+	a.closed.Store(true)
 	a.mu.Unlock()
 	if a.c != nil {
 		return a.c.Close()
