@@ -69,9 +69,19 @@ type attemptBody struct {
 
 func (a *attemptBody) Read(p []byte) (int, error) {
 	if a.lock {
-		a.mu.Lock()
-		defer a.mu.Unlock()
+		return a.lockedRead(p)
 	}
+	return a.read(p)
+}
+
+// lockedRead reads under mu (a seekable source shared between attempts).
+func (a *attemptBody) lockedRead(p []byte) (int, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.read(p)
+}
+
+func (a *attemptBody) read(p []byte) (int, error) {
 	if a.closed.Load() {
 		return 0, errBodyClosed
 	}
