@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -38,6 +39,11 @@ import (
 // are not masked: replacing them would garble messages without protecting
 // anything (such a secret is guessable anyway).
 type secretSet struct {
+	// fresh is the value note last found fresh (known, and not among the
+	// older half of the collected ones), stored under the read lock and
+	// cleared under the write lock by every change: a session token
+	// noted on every call is then checked without a lock.
+	fresh  atomic.Pointer[string]
 	mu     sync.RWMutex
 	kept   []secretEntry
 	recent []secretEntry // oldest first
@@ -78,6 +84,7 @@ const redacted = "REDACTED"
 func (s *secretSet) keep(secrets ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.fresh.Store(nil)
 	changed := false
 	for _, v := range secrets {
 		if len(v) < minSecret || indexEntry(s.kept, v) >= 0 {
@@ -101,6 +108,7 @@ func (s *secretSet) keep(secrets ...string) {
 func (s *secretSet) add(secrets ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.fresh.Store(nil)
 	changed := false
 	for _, v := range secrets {
 		if len(v) < minSecret || indexEntry(s.kept, v) >= 0 {
@@ -124,15 +132,23 @@ func (s *secretSet) add(secrets ...string) {
 	}
 }
 
-// note adds a credential seen on an outgoing request, cheaply when it is
-// already known and recent: a read lock and a map look-up, no allocation.
+// note reports whether a credential seen on an outgoing request must be
+// added (or moved to the newest end); when it is known and recent it
+// costs a map look-up under the read lock, and nothing but an atomic load
+// when it is the value last found so (a session's token, call after call).
 func (s *secretSet) note(v string) bool {
 	if len(v) < minSecret {
 		return false
 	}
+	if p := s.fresh.Load(); p != nil && *p == v {
+		return false
+	}
 	s.mu.RLock()
+	defer s.mu.RUnlock()
 	fresh := s.known[v] && indexEntry(s.recent[:len(s.recent)/2], v) < 0
-	s.mu.RUnlock()
+	if fresh {
+		s.fresh.Store(&v) // under the read lock: no change is under way
+	}
 	return !fresh
 }
 
