@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime"
+	"strconv"
 	"testing"
 )
 
@@ -124,7 +125,36 @@ var (
 	}
 
 	scenarios = []*scenario{scGetSmall, scGetChunked, scGetQuery, scPostJSON, scPost1MiB, scError401, scRetry503}
+
+	// The other typed errors, in the allocation gates and the CPU table
+	// (not benchmarked: they take the path Error401 takes).
+	scError403 = errorScenario(http.StatusForbidden, "Forbidden")
+	scError404 = errorScenario(http.StatusNotFound, "Not Found")
+	scError429 = errorScenario(http.StatusTooManyRequests, "Too Many Requests")
 )
+
+// errorScenario is a GET answered with status and a Komga-shaped error
+// body, which every contestant must turn into its typed error for that
+// status. A retried status (429) gets its retries, by every contestant
+// that retries alike, with Retry-After: 0; the others sit it out.
+func errorScenario(status int, reason string) *scenario {
+	body := []byte(`{"timestamp":"2025-11-23T02:27:00.000+00:00","status":` + strconv.Itoa(status) +
+		`,"error":"` + reason + `","message":"` + reason + `","path":"/api/v1/series"}`)
+	answer := jsonAnswer(status, body, "Retry-After", "0")
+	return &scenario{
+		name:    "Error" + strconv.Itoa(status),
+		modes:   []string{inmem, loopback},
+		respond: always(&answer),
+		retry:   retryableStatus(status),
+		op: func(ctx context.Context, c client) error {
+			var p Page
+			if err := c.Get(ctx, seriesPath, &p); c.ErrorStatus(err) != status {
+				return fmt.Errorf("want a typed %d error, got %v", status, err)
+			}
+			return nil
+		},
+	}
+}
 
 func BenchmarkGetSmall(b *testing.B)   { runScenario(b, scGetSmall) }
 func BenchmarkGetChunked(b *testing.B) { runScenario(b, scGetChunked) }

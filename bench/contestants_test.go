@@ -113,6 +113,14 @@ func (g ghClient) PostBytes(ctx context.Context, path string, in []byte, out any
 
 func (g ghClient) IsUnauthorized(err error) bool { return errStatus(err) == http.StatusUnauthorized }
 
+func (g ghClient) ErrorStatus(err error) int {
+	var e *github.ErrorResponse
+	if errors.As(err, &e) && e.Response != nil {
+		return e.Response.StatusCode
+	}
+	return 0
+}
+
 // --- resty v2 -------------------------------------------------------------
 
 type resty2Client struct{ c *resty2.Client }
@@ -166,6 +174,8 @@ func (r resty2Client) PostBytes(ctx context.Context, path string, in []byte, out
 }
 
 func (r resty2Client) IsUnauthorized(err error) bool { return isAPIError(err, http.StatusUnauthorized) }
+
+func (r resty2Client) ErrorStatus(err error) int { return apiErrorStatus(err) }
 
 // --- resty v3 -------------------------------------------------------------
 
@@ -222,6 +232,8 @@ func (r resty3Client) PostBytes(ctx context.Context, path string, in []byte, out
 
 func (r resty3Client) IsUnauthorized(err error) bool { return isAPIError(err, http.StatusUnauthorized) }
 
+func (r resty3Client) ErrorStatus(err error) int { return apiErrorStatus(err) }
+
 // --- openai-go v3: its generic Client.Get/Post against the fixture --------
 
 type openaiClient struct{ c openai.Client }
@@ -275,6 +287,18 @@ func (o openaiClient) PostBytes(ctx context.Context, path string, in []byte, out
 
 func (o openaiClient) IsUnauthorized(err error) bool {
 	return errStatus(err) == http.StatusUnauthorized
+}
+
+// ErrorStatus: call turns a non-OpenAI error body into an *apiError.
+func (o openaiClient) ErrorStatus(err error) int {
+	if s := apiErrorStatus(err); s != 0 {
+		return s
+	}
+	var e *openai.Error
+	if errors.As(err, &e) {
+		return e.StatusCode
+	}
+	return 0
 }
 
 // --- golang.org/x/oauth2's Transport over raw -----------------------------

@@ -56,33 +56,48 @@ type cpuPlan struct {
 	batch  time.Duration // CPU time aimed at per contestant and round
 }
 
-// measureCPU runs sc in mode with every contestant in cts (the first must
-// be raw) in interleaved rounds and returns each one's CPU per call and
-// ratio to raw, by name.
-func measureCPU(tb testing.TB, sc *scenario, mode string, cts []contestant, plan cpuPlan) map[string]cpuResult {
+// cpuOp is one contestant's call, as measureCPU runs it.
+type cpuOp struct {
+	name string
+	op   func(ctx context.Context) error
+}
+
+// scenarioOps are sc's calls in mode by every contestant in cts, each on a
+// fixture of its own.
+func scenarioOps(tb testing.TB, sc *scenario, mode string, cts []contestant) []cpuOp {
+	ops := make([]cpuOp, len(cts))
+	for i, ct := range cts {
+		c := ct.new(tb, newFixture(tb, mode, sc.respond), sc)
+		ops[i] = cpuOp{name: ct.name, op: func(ctx context.Context) error { return sc.op(ctx, c) }}
+	}
+	return ops
+}
+
+// measureCPU runs ops (the first must be raw's) in interleaved rounds and
+// returns each one's CPU per call and ratio to raw, by name; label names
+// the measurement in errors.
+func measureCPU(tb testing.TB, label string, ops []cpuOp, plan cpuPlan) map[string]cpuResult {
 	tb.Helper()
-	if cts[0].name != "raw" {
-		tb.Fatalf("measureCPU: the first contestant is %q, want raw", cts[0].name)
+	if ops[0].name != "raw" {
+		tb.Fatalf("measureCPU: the first contestant is %q, want raw", ops[0].name)
 	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	ctx := context.Background()
 	type runner struct {
-		name  string
-		c     client
+		cpuOp
 		calls int // per batch
 		cpu   time.Duration
 		n     int
 	}
-	rs := make([]*runner, len(cts))
-	for i, ct := range cts {
-		f := newFixture(tb, mode, sc.respond)
-		r := &runner{name: ct.name, c: ct.new(tb, f, sc)}
+	rs := make([]*runner, len(ops))
+	for i, o := range ops {
+		r := &runner{cpuOp: o}
 		// Warm up, and size the batch from a first timing.
 		const probe = 20
 		start := cpuNow(tb)
 		for range probe {
-			if err := sc.op(ctx, r.c); err != nil {
-				tb.Fatalf("%s/%s/%s: %v", sc.name, mode, ct.name, err)
+			if err := r.op(ctx); err != nil {
+				tb.Fatalf("%s/%s: %v", label, r.name, err)
 			}
 		}
 		per := max((cpuNow(tb)-start)/probe, time.Microsecond)
@@ -93,8 +108,8 @@ func measureCPU(tb testing.TB, sc *scenario, mode string, cts []contestant, plan
 	batch := func(r *runner) float64 {
 		start := cpuNow(tb)
 		for range r.calls {
-			if err := sc.op(ctx, r.c); err != nil {
-				tb.Fatalf("%s/%s/%s: %v", sc.name, mode, r.name, err)
+			if err := r.op(ctx); err != nil {
+				tb.Fatalf("%s/%s: %v", label, r.name, err)
 			}
 		}
 		d := cpuNow(tb) - start
@@ -149,7 +164,7 @@ func median(xs []float64) float64 {
 // logs the ratios; it never passes or fails on them (that would be a timed
 // test). The real measurement is TestRecordRun (run.go's -record).
 func TestCPUTimeSmoke(t *testing.T) {
-	res := measureCPU(t, scGetSmall, inmem, allContestants(), cpuPlan{rounds: 2, batch: 200 * time.Microsecond})
+	res := measureCPU(t, "GetSmall/inmem", scenarioOps(t, scGetSmall, inmem, allContestants()), cpuPlan{rounds: 2, batch: 200 * time.Microsecond})
 	for _, ct := range allContestants() {
 		r, ok := res[ct.name]
 		if !ok {

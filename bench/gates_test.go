@@ -2,16 +2,11 @@ package bench
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/selfhost-sdk/authclient"
 )
 
 // The gates: deterministic checks on allocations (inmem mode only) and on
@@ -63,31 +58,6 @@ func bytesPerCall(t *testing.T, sc *scenario, name string) float64 {
 // has its own, tighter bound (the performance issue's goal 1).
 const maxExtraBytes = 2 << 10
 
-// gateError is a typed-error scenario of the gates: a GET answered with
-// status and a Komga-shaped error body, which every contestant must turn
-// into its typed error for that status. A retried status (429) gets its
-// retries, by every contestant alike, with Retry-After: 0.
-func gateError(status int, reason string) *scenario {
-	body := []byte(`{"timestamp":"2025-11-23T02:27:00.000+00:00","status":` + strconv.Itoa(status) +
-		`,"error":"` + reason + `","message":"` + reason + `","path":"/api/v1/series"}`)
-	answer := jsonAnswer(status, body, "Retry-After", "0")
-	return &scenario{
-		name:    "Error" + strconv.Itoa(status),
-		modes:   []string{inmem},
-		respond: always(&answer),
-		retry:   retryableStatus(status),
-		op: func(ctx context.Context, c client) error {
-			var p Page
-			err := c.Get(ctx, seriesPath, &p)
-			var e *authclient.Error
-			if !(errors.As(err, &e) && e.StatusCode == status) && !isAPIError(err, status) {
-				return fmt.Errorf("want a typed %d error, got %v", status, err)
-			}
-			return nil
-		},
-	}
-}
-
 func TestGateAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under -race")
@@ -112,9 +82,9 @@ func TestGateAllocs(t *testing.T) {
 		{scPostJSON, -9, 0},
 		{scGetQuery, 0, 0},
 		{scError401, 0, 128},
-		{gateError(http.StatusForbidden, "Forbidden"), 0, 128},
-		{gateError(http.StatusNotFound, "Not Found"), 0, 128},
-		{gateError(http.StatusTooManyRequests, "Too Many Requests"), 0, 512}, // retried by both, same number of attempts
+		{scError403, 0, 128},
+		{scError404, 0, 128},
+		{scError429, 0, 512}, // retried by both, same number of attempts
 		// One attempt, sent without the retry layer or http.Client.Do; the
 		// per-attempt timer's context on a transport the caller brought
 		// (3 allocations, ~400 B) is paid out of what that saves.

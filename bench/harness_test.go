@@ -95,25 +95,31 @@ func newFixture(tb testing.TB, mode string, respond func(n int64) *canned) *fixt
 		srv.Start()
 		f.srv = srv
 		f.baseURL = srv.URL + "/"
-		tr := tunedTransport()
-		dial := tr.DialContext
-		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := dial(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			if err := fixBuffers(c); err != nil {
-				c.Close()
-				return nil, err
-			}
-			return c, nil
-		}
-		f.tr = tr
+		f.tr = fixedBufferTransport()
 	default:
 		tb.Fatalf("unknown mode %q", mode)
 	}
 	tb.Cleanup(f.close)
 	return f
+}
+
+// fixedBufferTransport is tunedTransport whose connections get fixed
+// socket buffers (fixBuffers); the loopback fixtures' servers fix theirs.
+func fixedBufferTransport() *http.Transport {
+	tr := tunedTransport()
+	dial := tr.DialContext
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := fixBuffers(c); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	return tr
 }
 
 // fixBuffers gives a loopback connection socket buffers of a fixed size,
@@ -259,6 +265,9 @@ type client interface {
 	PostJSON(ctx context.Context, path string, in, out any) error
 	PostBytes(ctx context.Context, path string, in []byte, out any) error
 	IsUnauthorized(err error) bool
+	// ErrorStatus is the status of the contestant's own typed error, 0
+	// for any other error.
+	ErrorStatus(err error) int
 }
 
 // contestant builds one client for a fixture.
@@ -373,6 +382,14 @@ func (s sdkClient) PostBytes(ctx context.Context, path string, in []byte, out an
 
 func (s sdkClient) IsUnauthorized(err error) bool { return errors.Is(err, authclient.ErrUnauthorized) }
 
+func (s sdkClient) ErrorStatus(err error) int {
+	var e *authclient.Error
+	if errors.As(err, &e) {
+		return e.StatusCode
+	}
+	return 0
+}
+
 // --- raw net/http, written as well as possible ---------------------------
 
 type rawClient struct {
@@ -419,6 +436,8 @@ func (c *rawClient) PostBytes(ctx context.Context, path string, in []byte, out a
 }
 
 func (c *rawClient) IsUnauthorized(err error) bool { return isAPIError(err, http.StatusUnauthorized) }
+
+func (c *rawClient) ErrorStatus(err error) int { return apiErrorStatus(err) }
 
 func (c *rawClient) do(ctx context.Context, method, u string, body []byte, out any) error {
 	for attempt := 0; ; attempt++ {
@@ -482,6 +501,8 @@ func (c *rhClient) PostBytes(ctx context.Context, path string, in []byte, out an
 
 func (c *rhClient) IsUnauthorized(err error) bool { return isAPIError(err, http.StatusUnauthorized) }
 
+func (c *rhClient) ErrorStatus(err error) int { return apiErrorStatus(err) }
+
 func (c *rhClient) do(ctx context.Context, method, u string, body []byte, out any) error {
 	var raw any // an untyped nil, not a nil []byte, for a request without a body
 	if body != nil {
@@ -517,9 +538,15 @@ func (e *apiError) Error() string {
 	return e.Method + " " + e.URL + ": " + strconv.Itoa(e.StatusCode) + " " + e.Message
 }
 
-func isAPIError(err error, status int) bool {
+func isAPIError(err error, status int) bool { return apiErrorStatus(err) == status }
+
+// apiErrorStatus is the status of an *apiError in err's chain, 0 if none.
+func apiErrorStatus(err error) int {
 	var e *apiError
-	return errors.As(err, &e) && e.StatusCode == status
+	if errors.As(err, &e) {
+		return e.StatusCode
+	}
+	return 0
 }
 
 // finish checks the status, decodes a success into out and turns a failure

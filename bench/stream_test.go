@@ -91,13 +91,16 @@ func newStreamFixture(tb testing.TB, mode string, size int64) *streamFixture {
 			w.Header().Set("Content-Length", strconv.FormatInt(n, 10))
 			_, _ = io.Copy(w, body)
 		}))
-		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		srv.Config.ConnState = func(c net.Conn, s http.ConnState) {
 			if s == http.StateNew {
 				f.dials.Add(1)
+				if err := fixBuffers(c); err != nil {
+					c.Close() // the client's call fails, and says so
+				}
 			}
 		}
 		srv.Start()
-		tr := tunedTransport()
+		tr := fixedBufferTransport()
 		f.base, f.tr = srv.URL+"/", tr
 		f.close = func() { tr.CloseIdleConnections(); srv.Close() }
 	}
