@@ -127,7 +127,7 @@ func fixedBufferTransport() *http.Transport {
 // what it has carried, so two connections that do the same work settle at
 // different sizes and cost different CPU: a 1 MiB POST cost one raw
 // contestant 2.1× what it cost another on its own connection. With the
-// sizes fixed, a second raw is within ±0.01 of the first.
+// sizes fixed, a second raw is within a few hundredths of the first.
 func fixBuffers(c net.Conn) error {
 	const size = 256 << 10
 	tc, ok := c.(*net.TCPConn)
