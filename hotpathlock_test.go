@@ -17,11 +17,11 @@ import (
 // own locks, for every kind of credential that does not need renewing, on
 // a transport the caller brings (the attempt watch's path) and on the
 // SDK's own: with every sync.Mutex and sync.RWMutex of the client's held
-// by the test (found by walking the Client; the secret set's, the attempt
-// watch's, any added later), parallel calls still all complete. A lock taken on every
-// call is where parallel calls would queue; a read lock, which never
-// blocks another reader, would still bounce its cache line between the
-// cores on every call.
+// by the test (found by walking the Client: the secret set's, the attempt
+// watch's, any added later), parallel calls still all complete. A lock
+// taken on every call is where parallel calls would queue; a read lock,
+// which never blocks another reader, would still bounce its cache line
+// between the cores on every call.
 func TestHotPathTakesNoLock(t *testing.T) {
 	const page = `{"content":[],"totalElements":0}`
 	answer := func(r *http.Request) *http.Response {
@@ -79,7 +79,6 @@ func TestHotPathTakesNoLock(t *testing.T) {
 				}
 			}
 			held := lockAll(c)
-			t.Logf("%d locks held", len(held))
 			defer held.unlock()
 			if !slices.Contains(held, sync.Locker(&c.secrets.mu)) {
 				t.Fatal("the walk did not find the secret set's lock")
@@ -130,9 +129,8 @@ func (h heldLocks) unlock() {
 // lockAll locks every sync.Mutex and sync.RWMutex (for writing) reachable
 // from v through this package's own types: structs, pointers, interfaces,
 // arrays and slices of them, and what atomic.Pointers and atomic.Values
-// hold. It does not enter other packages' types
-// (net/http's transport has locks of its own, which raw net/http takes
-// too).
+// hold. It does not enter other packages' types (net/http's transport has
+// locks of its own, which raw net/http takes too).
 func lockAll(v any) heldLocks {
 	var held heldLocks
 	seen := map[unsafe.Pointer]bool{}

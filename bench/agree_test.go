@@ -107,7 +107,7 @@ func checkResult(t *testing.T, ac agreeCase, got any, err error, c client) {
 		if err == nil {
 			t.Fatalf("no error, want a typed %d error", ac.status)
 		}
-		if s := errStatus(err); s != ac.status {
+		if s := c.ErrorStatus(err); s != ac.status {
 			t.Errorf("typed error status %d (%T: %v), want %d", s, err, err, ac.status)
 		}
 		if got, want := c.IsUnauthorized(err), ac.status == 401; got != want {

@@ -15,7 +15,6 @@ import (
 	"github.com/google/go-querystring/query"
 	"github.com/openai/openai-go/v3"
 	"github.com/openai/openai-go/v3/option"
-	"github.com/selfhost-sdk/authclient"
 	"golang.org/x/oauth2"
 	resty3 "resty.dev/v3"
 )
@@ -111,7 +110,9 @@ func (g ghClient) PostBytes(ctx context.Context, path string, in []byte, out any
 	return g.do(ctx, req, err, out)
 }
 
-func (g ghClient) IsUnauthorized(err error) bool { return errStatus(err) == http.StatusUnauthorized }
+func (g ghClient) IsUnauthorized(err error) bool {
+	return g.ErrorStatus(err) == http.StatusUnauthorized
+}
 
 func (g ghClient) ErrorStatus(err error) int {
 	var e *github.ErrorResponse
@@ -286,7 +287,7 @@ func (o openaiClient) PostBytes(ctx context.Context, path string, in []byte, out
 }
 
 func (o openaiClient) IsUnauthorized(err error) bool {
-	return errStatus(err) == http.StatusUnauthorized
+	return o.ErrorStatus(err) == http.StatusUnauthorized
 }
 
 // ErrorStatus: call turns a non-OpenAI error body into an *apiError.
@@ -326,28 +327,6 @@ func handValues(q SeriesQuery) url.Values {
 	v["page"] = []string{strconv.Itoa(q.Page)}
 	v["size"] = []string{strconv.Itoa(q.Size)}
 	return v
-}
-
-// errStatus is the HTTP status carried by any contestant's typed error, 0
-// if err is not one.
-func errStatus(err error) int {
-	var (
-		ae *apiError
-		se *authclient.Error
-		ge *github.ErrorResponse
-		oe *openai.Error
-	)
-	switch {
-	case errors.As(err, &ae):
-		return ae.StatusCode
-	case errors.As(err, &se):
-		return se.StatusCode
-	case errors.As(err, &ge) && ge.Response != nil:
-		return ge.Response.StatusCode
-	case errors.As(err, &oe):
-		return oe.StatusCode
-	}
-	return 0
 }
 
 // hasJSONType reports whether a Content-Type names JSON.
