@@ -877,7 +877,7 @@ func TestABSRotationFailureRollsBackAndReportsState(t *testing.T) {
 					return &http.Response{StatusCode: f.status, Header: http.Header{}, Request: r,
 						Body: io.NopCloser(strings.NewReader(http.StatusText(f.status)))}, nil
 				}
-				resp, err := http.DefaultTransport.RoundTrip(r)
+				resp, err := testTransport.RoundTrip(r)
 				if ok && f.lose && err == nil {
 					resp.Body.Close()
 					return nil, errors.New("connection reset (test)")

@@ -167,12 +167,8 @@ func TestRetryOnConnectionResetAndRefused(t *testing.T) {
 	assert.Equal(t, int64(2), n.Load())
 
 	// A port nobody listens on.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	c = newTestClient(t, Komga, "http://"+addr+"/komga", WithMaxRetries(1))
-	err = c.Do(t.Context(), "GET", "api/x?token=SECRET", nil, nil)
+	c = newTestClient(t, Komga, "http://"+refusingAddr(t)+"/komga", WithMaxRetries(1))
+	err := c.Do(t.Context(), "GET", "api/x?token=SECRET", nil, nil)
 	var te *TransportError
 	require.ErrorAs(t, err, &te)
 	assert.ErrorIs(t, err, syscall.ECONNREFUSED)
@@ -713,7 +709,7 @@ func TestNoCookieJar(t *testing.T) {
 		_, _ = io.WriteString(w, `{}`)
 	})
 	jar := &recordingJar{}
-	hc := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+	hc := &http.Client{Transport: testTransport, Jar: jar, Timeout: 5 * time.Second}
 	c := newTestClient(t, Komga, srv.URL, WithAPIKey("KEY-0123456789"), WithHTTPClient(hc))
 	for range 3 {
 		require.NoError(t, c.Do(t.Context(), "GET", "x", nil, nil))

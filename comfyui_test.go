@@ -70,7 +70,7 @@ func (r *comfyRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	r.urls = append(r.urls, req.URL.String())
 	r.hdrs = append(r.hdrs, req.Header.Clone())
 	r.mu.Unlock()
-	return http.DefaultTransport.RoundTrip(req)
+	return testTransport.RoundTrip(req)
 }
 
 func (r *comfyRecorder) all() ([]string, []http.Header) {

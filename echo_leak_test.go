@@ -221,7 +221,7 @@ func echoScenarios() []echoScenario {
 			c := newTestClient(t, Audiobookshelf, p.URL, WithLogger(l), WithMaxRetries(0))
 			f, err := absOpenIDStart(c)
 			require.NoError(t, err)
-			browser := &http.Client{CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+			browser := &http.Client{Transport: testTransport, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 				if req.URL.Scheme != "http" {
 					return http.ErrUseLastResponse
 				}

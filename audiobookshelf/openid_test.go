@@ -28,11 +28,15 @@ func stubServer(t *testing.T, h http.HandlerFunc) *httptest.Server {
 	return s
 }
 
+// browserTransport is the browser's: not http.DefaultTransport, whose idle
+// connections httptest.Server.Close closes under a parallel test's feet.
+var browserTransport = http.DefaultTransport.(*http.Transport).Clone()
+
 // browse plays the browser: it follows the identity provider's redirects
 // from authURL until it lands on the app's URI, and returns that URL.
 func browse(t *testing.T, authURL string) string {
 	t.Helper()
-	browser := &http.Client{CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+	browser := &http.Client{Transport: browserTransport, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
 		if req.URL.Scheme != "http" {
 			return http.ErrUseLastResponse
 		}

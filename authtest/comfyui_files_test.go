@@ -24,7 +24,7 @@ func comfyGet(t *testing.T, url string, hdr ...string) (int, http.Header, string
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -48,7 +48,7 @@ func comfyUpload(t *testing.T, url, filename, data string, fields ...string) (in
 	req, _ := http.NewRequestWithContext(t.Context(), "POST", url, &body)
 	req.Header.Set("Authorization", "Bearer k")
 	req.Header.Set("Content-Type", mw.FormDataContentType())
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -94,7 +94,7 @@ func TestComfyUIView(t *testing.T) {
 	assert.Equal(t, 200, status, "the annotation picks the input directory")
 	assert.Equal(t, "application/octet-stream", h.Get("Content-Type"))
 	req, _ := http.NewRequest("GET", base+"/view?filename=a.png&subfolder=sub", nil)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, 401, resp.StatusCode, "/view is not exempt")

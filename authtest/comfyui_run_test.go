@@ -43,7 +43,7 @@ func queue(t *testing.T, srv *authtest.ComfyUI, body string) string {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(t.Context(), "POST", srv.URL+"/prompt", strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer k")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	require.Equal(t, 200, resp.StatusCode)
@@ -124,7 +124,7 @@ func TestComfyUIRunsPrompts(t *testing.T) {
 	assert.Equal(t, "IMAGE", string(got))
 	req, _ := http.NewRequest("GET", srv.URL+"/history/"+id, nil)
 	req.Header.Set("X-API-Key", "k")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var buf bytes.Buffer
@@ -168,7 +168,7 @@ func TestComfyUIRunFailureAndInterrupt(t *testing.T) {
 	}
 	req, _ := http.NewRequest("POST", srv.URL+"/interrupt", nil)
 	req.Header.Set("Authorization", "Bearer k")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	seq, last = readUntilDone(t, me)

@@ -20,7 +20,7 @@ func TestEchoProxyForwardsAndEchoes(t *testing.T) {
 	get := func(path string, hdr string) *http.Response {
 		req, _ := http.NewRequest(http.MethodGet, p.URL+path, nil)
 		req.Header.Set("X-Api-Key", hdr)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func TestEchoProxyForwardsAndEchoes(t *testing.T) {
 	}
 
 	p.EchoOn("", 0, EchoLocationQuery, EchoRaw)
-	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	noFollow := &http.Client{Transport: testTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := noFollow.Get(p.URL + "anything")
 	if err != nil {
 		t.Fatal(err)
@@ -82,7 +82,7 @@ func TestEchoProxyRulePathsAreUnderThePrefix(t *testing.T) {
 		{"/komga/", http.StatusTeapot},
 		{"/komgax", http.StatusInternalServerError}, // forwarded: Komga's fake rejects paths outside its prefix
 	} {
-		resp, err := http.Get(p.HTTP.URL + tc.path)
+		resp, err := testClient.Get(p.HTTP.URL + tc.path)
 		if err != nil {
 			t.Fatal(err)
 		}

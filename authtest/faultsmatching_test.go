@@ -20,7 +20,7 @@ func TestFaultsFailNextMatching(t *testing.T) {
 
 	status := func(method, path string) (int, string) {
 		req, _ := http.NewRequest(method, k.URL+path, nil)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := testClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

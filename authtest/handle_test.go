@@ -38,7 +38,7 @@ func rawGet(t *testing.T, url string, hdr map[string]string) (*http.Response, st
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	cl := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	cl := &http.Client{Transport: testTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := cl.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()

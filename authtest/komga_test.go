@@ -70,7 +70,7 @@ func komgaNew(t *testing.T, opts ...Option) *Komga {
 // headers given as name, value pairs, without a cookie jar or redirects.
 func komgaDo(t *testing.T, k *Komga, method, path, body string, headers ...string) komgaResult {
 	t.Helper()
-	return komgaDoWith(t, &http.Client{CheckRedirect: komgaNoRedirect}, k.URL+strings.TrimPrefix(path, "/"), method, body, headers...)
+	return komgaDoWith(t, &http.Client{Transport: testTransport, CheckRedirect: komgaNoRedirect}, k.URL+strings.TrimPrefix(path, "/"), method, body, headers...)
 }
 
 func komgaNoRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
@@ -573,7 +573,7 @@ func TestKomgaPrefix(t *testing.T) {
 	require.True(t, strings.HasSuffix(k.URL, "/komga/"))
 
 	root := strings.TrimSuffix(k.URL, "komga/")
-	r := komgaDoWith(t, http.DefaultClient, root+"api/v2/users/me", "GET", "", "Authorization", komgaBasic("admin@example.org", "secret"))
+	r := komgaDoWith(t, testClient, root+"api/v2/users/me", "GET", "", "Authorization", komgaBasic("admin@example.org", "secret"))
 	assert.Equal(t, 500, r.Status, "a request outside the prefix is an error")
 
 	r = komgaDo(t, k, "GET", "api/v2/users/me?remember-me=1", "", "Authorization", komgaBasic("admin@example.org", "secret"))
@@ -590,7 +590,7 @@ func TestKomgaPrefix(t *testing.T) {
 	// A cookie jar keeps the session under the prefix and drops it on logout.
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
-	c := &http.Client{Jar: jar}
+	c := &http.Client{Transport: testTransport, Jar: jar}
 	r = komgaDoWith(t, c, k.URL+"api/v2/users/me", "GET", "", "Authorization", komgaBasic("admin@example.org", "secret"))
 	require.Equal(t, 200, r.Status)
 	assert.Equal(t, 200, komgaDoWith(t, c, k.URL+"api/v2/users/me/api-keys", "GET", "").Status)
@@ -628,7 +628,7 @@ func TestKomgaLegacyCookieBug(t *testing.T) {
 	// A client with a cookie jar in API-key mode breaks on its second request.
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
-	c := &http.Client{Jar: jar}
+	c := &http.Client{Transport: testTransport, Jar: jar}
 	r = komgaDoWith(t, c, k.URL+"api/v2/users/me", "GET", "", "X-API-Key", key)
 	require.Equal(t, 200, r.Status)
 	require.NotNil(t, r.cookie("KOMGA-SESSION"), "old servers issue sessions to API-key requests")
@@ -675,13 +675,13 @@ func TestKomgaConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			key := k.AddAPIKey("admin@example.org", "k")
 			for j := 0; j < 5; j++ {
-				resp, err := http.Get(k.URL + "api/v1/claim")
+				resp, err := testClient.Get(k.URL + "api/v1/claim")
 				if err == nil {
 					resp.Body.Close()
 				}
 				req, _ := http.NewRequest("GET", k.URL+"api/v2/users/me", nil)
 				req.Header.Set("X-API-Key", key)
-				if resp, err := http.DefaultClient.Do(req); err == nil {
+				if resp, err := testClient.Do(req); err == nil {
 					resp.Body.Close()
 				}
 				_ = k.Sessions()

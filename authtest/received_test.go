@@ -36,7 +36,7 @@ func TestReceivedMasksCredentials(t *testing.T) {
 	req.Header.Set("X-Forwarded-Auth-Secret", "prox-789")
 	req.AddCookie(&http.Cookie{Name: "KOMGA-SESSION", Value: "sess-456"})
 	req.AddCookie(&http.Cookie{Name: "komga-remember-me", Value: "tok-123"})
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 
@@ -84,7 +84,7 @@ func TestReceivedBounds(t *testing.T) {
 	})))
 	for _, n := range []int{0, 10, authtest.ReceivedBodyMax, authtest.ReceivedBodyMax + 1, 3 * authtest.ReceivedBodyMax} {
 		body := bytes.Repeat([]byte("a"), n)
-		resp, err := http.Post(k.URL+"upload", "text/plain", bytes.NewReader(body))
+		resp, err := testClient.Post(k.URL+"upload", "text/plain", bytes.NewReader(body))
 		require.NoError(t, err)
 		resp.Body.Close()
 		assert.Equal(t, n, seen, n)
@@ -100,7 +100,7 @@ func TestReceivedBounds(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range authtest.ReceivedMax / 2 {
-				resp, err := http.Get(k.URL + "actuator/health")
+				resp, err := testClient.Get(k.URL + "actuator/health")
 				if err == nil {
 					resp.Body.Close()
 				}
@@ -129,7 +129,7 @@ func TestReceivedMasksBodies(t *testing.T) {
 	require.NoError(t, c.CheckAuth(t.Context()))
 
 	post := func(ct, body string) {
-		resp, err := http.Post(a.URL+"echo", ct, strings.NewReader(body))
+		resp, err := testClient.Post(a.URL+"echo", ct, strings.NewReader(body))
 		require.NoError(t, err)
 		resp.Body.Close()
 	}

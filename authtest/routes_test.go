@@ -18,7 +18,7 @@ type routeCase struct {
 
 func runRouteCases(t *testing.T, name, base string, cases []routeCase) {
 	t.Helper()
-	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c := &http.Client{Transport: testTransport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, tc := range cases {
 		req, err := http.NewRequest(tc.method, base+strings.TrimPrefix(tc.path, "/"), nil)
 		if err != nil {
